@@ -1,0 +1,258 @@
+"""The rule catalogue: rules/*.yaml, one file per SkyPilot feature.
+
+Files are validated against rules/schema.json by a small interpreter of the
+JSON Schema keywords the schema uses (importing ``jsonschema`` would cost
+~0.17 s on every run; tests check this interpreter agrees with jsonschema).
+Errors name the file and the key path, e.g. ``core.yaml: rules[2].verbs[0]``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from skycheck import yamlio
+from skycheck.errors import CatalogueError, UsageError
+from skycheck.models import Feature, Requirement, Rule, Scope
+
+# Feature names are a contract (DESIGN.md section 3); this is also display order.
+DOCS_FEATURES = ("core", "show-gpus", "object-store-mounting", "ingress")
+CODE_FEATURES = ("rbac-bootstrap", "high-availability", "volumes")
+KNOWN_FEATURES = DOCS_FEATURES + CODE_FEATURES
+DEFAULT_REQUIRED = ("core",)
+
+
+def rules_dir() -> Path:
+    """Where the catalogue lives: inside the wheel, or rules/ in a source checkout."""
+    packaged = Path(str(resources.files("skycheck"))) / "_rules"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "rules"
+
+
+# --- a JSON Schema interpreter for the keywords rules/schema.json uses ----------------
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "boolean": (bool,),
+}
+
+
+def _path(parts: tuple[str | int, ...]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def schema_errors(doc: Any, schema: dict[str, Any], at: tuple[str | int, ...] = ()) -> list[str]:
+    """Return "<key path>: <problem>" strings; empty when ``doc`` is valid."""
+    errors: list[str] = []
+    where = _path(at)
+    if "type" in schema:
+        expected = _TYPES[schema["type"]]
+        if not isinstance(doc, expected) or (schema["type"] != "boolean" and isinstance(doc, bool)):
+            return [f"{where}: expected {schema['type']}, got {type(doc).__name__}"]
+    if "const" in schema and doc != schema["const"]:
+        errors.append(f"{where}: must be {schema['const']!r}")
+    if "enum" in schema and doc not in schema["enum"]:
+        errors.append(f"{where}: must be one of {', '.join(map(str, schema['enum']))}")
+    if isinstance(doc, str):
+        if len(doc) < schema.get("minLength", 0):
+            errors.append(f"{where}: must not be empty")
+        if "pattern" in schema and not re.search(schema["pattern"], doc):
+            errors.append(f"{where}: {doc!r} does not match {schema['pattern']}")
+    if isinstance(doc, list):
+        if len(doc) < schema.get("minItems", 0):
+            errors.append(f"{where}: needs at least {schema['minItems']} item(s)")
+        if schema.get("uniqueItems") and len({json.dumps(x, sort_keys=True) for x in doc}) != len(
+            doc
+        ):
+            errors.append(f"{where}: items must be unique")
+        if "items" in schema:
+            for i, item in enumerate(doc):
+                errors += schema_errors(item, schema["items"], (*at, i))
+    if isinstance(doc, dict):
+        props = schema.get("properties", {})
+        for key in schema.get("required", []):
+            if key not in doc:
+                errors.append(f"{_path((*at, key))}: required key is missing")
+        for key, value in doc.items():
+            if key in props:
+                errors += schema_errors(value, props[key], (*at, str(key)))
+            elif schema.get("additionalProperties") is False:
+                errors.append(f"{_path((*at, str(key)))}: unknown key")
+    if "not" in schema and not schema_errors(doc, schema["not"], at):
+        # The only "not" the schema uses forbids a key; name it.
+        banned = schema["not"].get("required", [])
+        errors.append(f"{where}: key {', '.join(banned)} is not allowed here")
+    if "if" in schema:
+        branch = "then" if not schema_errors(doc, schema["if"], at) else "else"
+        if branch in schema:
+            errors += schema_errors(doc, schema[branch], at)
+    return errors
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    path = rules_dir() / "schema.json"
+    try:
+        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CatalogueError(str(path), "", f"cannot read the catalogue schema: {exc}") from None
+    return schema
+
+
+# --- loading ---------------------------------------------------------------------------
+
+
+def _rule(doc: dict[str, Any], feature: str) -> Rule:
+    scope = Scope(doc["scope"])
+    return Rule(
+        id=doc["id"],
+        feature=feature,
+        group=doc.get("group", ""),
+        resource=doc["resource"],
+        subresource=doc.get("subresource", ""),
+        verbs=tuple(doc["verbs"]),
+        scope=scope,
+        namespace=doc.get("namespace", ""),
+        why=" ".join(doc["why"].split()),
+        breaks=" ".join(doc["breaks"].split()),
+        source=" ".join(doc["source"].split()),
+        name=doc.get("name", ""),
+    )
+
+
+def parse_feature(text: str, source: str) -> Feature:
+    """Validate and parse one catalogue file's text."""
+    name = Path(source).name
+    doc = yamlio.load_one(text, name, what="rules file")
+    errors = schema_errors(doc, load_schema())
+    if errors:
+        raise CatalogueError(name, "", errors[0])
+    feature = doc["feature"]
+    if Path(source).stem != feature:
+        raise CatalogueError(name, "feature", f"{feature!r} must match the file name")
+    for i, rule in enumerate(doc["rules"]):
+        if not rule["id"].startswith(feature + "."):
+            raise CatalogueError(name, f"rules[{i}].id", f"must start with '{feature}.'")
+        if "*" in rule["verbs"]:
+            raise CatalogueError(name, f"rules[{i}].verbs", "'*' is not allowed; list the verbs")
+    return Feature(
+        name=feature,
+        title=doc["title"],
+        description=" ".join(doc["description"].split()),
+        source_file=name,
+        rules=tuple(_rule(r, feature) for r in doc["rules"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    features: tuple[Feature, ...]
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        known = ", ".join(f.name for f in self.features)
+        raise UsageError(f"unknown feature {name!r}; known features: {known}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return tuple(r for f in self.features for r in f.rules)
+
+
+def _order(name: str) -> tuple[int, str]:
+    return (KNOWN_FEATURES.index(name) if name in KNOWN_FEATURES else len(KNOWN_FEATURES), name)
+
+
+def load_catalogue(directory: Path | None = None) -> Catalogue:
+    """Load every rules/*.yaml; rule ids must be unique across the catalogue."""
+    directory = directory or rules_dir()
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        raise CatalogueError(str(directory), "", "no rules files (*.yaml) found")
+    features = [parse_feature(yamlio.read_text(p, what="rules file"), str(p)) for p in files]
+    seen: dict[str, str] = {}
+    for f in features:
+        for i, r in enumerate(f.rules):
+            if r.id in seen:
+                raise CatalogueError(
+                    f.source_file, f"rules[{i}].id", f"{r.id!r} is also defined in {seen[r.id]}"
+                )
+            seen[r.id] = f.source_file
+    return Catalogue(tuple(sorted(features, key=lambda f: _order(f.name))))
+
+
+# --- binding rules to a namespace -----------------------------------------------------
+
+
+def select_features(
+    catalogue: Catalogue, chosen: Iterable[str], all_features: bool
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return (features to check, features that must pass).
+
+    Default: every feature is checked, ``core`` must pass and the rest are
+    reported as optional. ``-f X``: check ``core`` and X, both required (core
+    is what every SkyPilot feature stands on). ``--all-features``: check every
+    feature and require them all.
+    """
+    chosen = tuple(dict.fromkeys(chosen))
+    for name in chosen:
+        catalogue.feature(name)  # raises on an unknown name
+    if all_features:
+        return catalogue.names, catalogue.names
+    if chosen:
+        picked = tuple(n for n in catalogue.names if n in DEFAULT_REQUIRED or n in chosen)
+        return picked, picked
+    required = tuple(n for n in catalogue.names if n in DEFAULT_REQUIRED)
+    return catalogue.names, required
+
+
+def bind(
+    catalogue: Catalogue, namespace: str, features: Iterable[str], required: Iterable[str]
+) -> tuple[Requirement, ...]:
+    """Expand the chosen features' rules into one Requirement per verb and namespace."""
+    wanted = set(features)
+    must = set(required)
+    out: list[Requirement] = []
+    for rule in catalogue.rules:
+        if rule.feature not in wanted:
+            continue
+        ns = {Scope.NAMESPACE: namespace, Scope.FIXED: rule.namespace, Scope.CLUSTER: ""}[
+            rule.scope
+        ]
+        for verb in rule.verbs:
+            out.append(
+                Requirement(
+                    id=f"{rule.id}.{verb}",
+                    rule_id=rule.id,
+                    feature=rule.feature,
+                    required=rule.feature in must,
+                    verb=verb,
+                    group=rule.group,
+                    resource=rule.resource,
+                    subresource=rule.subresource,
+                    namespace=ns,
+                    name=rule.name,
+                    why=rule.why,
+                    breaks=rule.breaks,
+                    source=rule.source,
+                )
+            )
+    return tuple(out)

@@ -1,0 +1,264 @@
+"""The data skycheck passes between its stages.
+
+Everything here is a frozen, slotted dataclass with tuple fields, so a Report
+can be shared between renderers and the fix-it generator without anyone
+changing it underneath the others.
+
+Flow: catalogue ``Rule`` -> bound ``Requirement`` (one verb, one resource, one
+namespace) -> reviewer ``Finding`` (a ``Decision`` with its reason) -> ``Report``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+SCHEMA_VERSION = 1
+
+SA_PREFIX = "system:serviceaccount:"
+ALL_SERVICE_ACCOUNTS = "system:serviceaccounts"
+AUTHENTICATED = "system:authenticated"
+
+
+class Scope(str, enum.Enum):
+    """Where a catalogue rule applies."""
+
+    NAMESPACE = "namespace"  # the namespace being checked (-n)
+    FIXED = "fixed"  # a namespace SkyPilot hard-codes (skypilot-system, ingress-nginx)
+    CLUSTER = "cluster"  # cluster scope: namespace "" in an access review
+
+
+class Decision(str, enum.Enum):
+    """What the authorizer said about one requirement."""
+
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    UNKNOWN = "unknown"  # could not be checked; never counted as granted
+
+
+class Verdict(str, enum.Enum):
+    """The outcome of a whole report (or of one feature)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+
+
+class FailOn(str, enum.Enum):
+    """Which checks make the gate fail (``--fail-on``)."""
+
+    REQUIRED = "required"
+    OPTIONAL = "optional"  # every checked feature, required or not
+    NEVER = "never"  # missing permissions never fail; undecided checks still exit 3
+
+
+class Method(str, enum.Enum):
+    """How decisions were obtained (JSON ``method``)."""
+
+    SSAR = "SelfSubjectAccessReview"
+    SAR = "SubjectAccessReview"
+    LOCAL_SAR = "LocalSubjectAccessReview"
+    IMPERSONATION = "Impersonation"
+    OFFLINE = "Offline"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One entry of the catalogue: a resource and the verbs a feature needs on it."""
+
+    id: str
+    feature: str
+    group: str
+    resource: str
+    subresource: str
+    verbs: tuple[str, ...]
+    scope: Scope
+    namespace: str  # only for Scope.FIXED
+    why: str
+    breaks: str
+    source: str
+    name: str = ""  # a resourceName, when SkyPilot only touches one object
+
+    @property
+    def resource_path(self) -> str:
+        """``resource`` or ``resource/subresource``, as RBAC rules spell it."""
+        return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """A SkyPilot feature: one rules/*.yaml file."""
+
+    name: str
+    title: str
+    description: str
+    source_file: str
+    rules: tuple[Rule, ...]
+
+    @property
+    def fixed_namespaces(self) -> tuple[str, ...]:
+        """Namespaces SkyPilot hard-codes for this feature; they must exist."""
+        return tuple(sorted({r.namespace for r in self.rules if r.scope is Scope.FIXED}))
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One access check: one verb on one resource in one namespace ("" = cluster)."""
+
+    id: str  # stable: "<rule id>.<verb>", or "<rule id>.<verb>@<namespace>" for fixed scope
+    rule_id: str
+    feature: str
+    required: bool
+    verb: str
+    group: str
+    resource: str
+    subresource: str
+    namespace: str
+    name: str
+    why: str
+    breaks: str
+    source: str
+
+    @property
+    def resource_path(self) -> str:
+        return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+
+    def describe(self) -> str:
+        """Human form in kubectl's words, e.g. ``create pods/exec -n default``."""
+        res = self.resource_path
+        if self.group:
+            res = f"{self.resource}.{self.group}" + (f"/{self.subresource}" if self.subresource else "")
+        text = f"{self.verb} {res}"
+        if self.name:
+            text += f" {self.name}"
+        return text + (f" -n {self.namespace}" if self.namespace else " (cluster-wide)")
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who is checked. ``kind`` is User, ServiceAccount or Group."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    username: str
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+
+    @classmethod
+    def service_account(cls, name: str, namespace: str) -> Subject:
+        """The identity a service account's token carries (its groups included)."""
+        return cls(
+            kind="ServiceAccount",
+            name=name,
+            namespace=namespace,
+            username=f"{SA_PREFIX}{namespace}:{name}",
+            groups=(ALL_SERVICE_ACCOUNTS, f"{ALL_SERVICE_ACCOUNTS}:{namespace}", AUTHENTICATED),
+        )
+
+    @classmethod
+    def user(cls, username: str, groups: tuple[str, ...] = (), uid: str = "") -> Subject:
+        """A user; a username of the service-account form is treated as that account."""
+        if username.startswith(SA_PREFIX):
+            rest = username[len(SA_PREFIX) :].split(":")
+            if len(rest) == 2 and all(rest):
+                sa = cls.service_account(rest[1], rest[0])
+                merged = tuple(dict.fromkeys((*groups, *sa.groups))) if groups else sa.groups
+                return cls("ServiceAccount", sa.name, sa.namespace, sa.username, merged, uid)
+        return cls(kind="User", name=username, namespace=None, username=username,
+                   groups=tuple(groups), uid=uid)
+
+    @property
+    def is_service_account(self) -> bool:
+        return self.kind == "ServiceAccount"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """The decision for one requirement, and why."""
+
+    requirement: Requirement
+    decision: Decision
+    reason: str = ""
+    evaluation_error: str = ""
+    denied_explicitly: bool = False  # a webhook said no (SAR status.denied)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureStatus:
+    name: str
+    required: bool
+    status: Verdict
+
+
+def combine(decisions: tuple[Decision, ...] | list[Decision]) -> Verdict:
+    """Fold decisions: any denial fails, else any unknown is unknown, else pass."""
+    if any(d is Decision.DENIED for d in decisions):
+        return Verdict.FAIL
+    if any(d is Decision.UNKNOWN for d in decisions):
+        return Verdict.UNKNOWN
+    return Verdict.PASS
+
+
+def verdict_exit_code(verdict: Verdict) -> int:
+    return {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.UNKNOWN: 3}[verdict]
+
+
+# Which verdict wins when several reports are folded into one exit code.
+_SEVERITY = {Verdict.PASS: 0, Verdict.UNKNOWN: 1, Verdict.FAIL: 2}
+
+
+def worst(verdicts: list[Verdict]) -> Verdict:
+    return max(verdicts, key=_SEVERITY.__getitem__, default=Verdict.PASS)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything one check run found, for one context and one identity."""
+
+    mode: str  # "live" | "offline"
+    method: Method
+    context: str | None
+    namespace: str
+    subject: Subject
+    findings: tuple[Finding, ...]
+    features: tuple[str, ...]  # checked feature names, in catalogue order
+    required_features: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    fix: str | None = None
+    notes: tuple[str, ...] = field(default=())  # derived-setup explanations, shown not gated
+    fail_on: FailOn = FailOn.REQUIRED
+
+    def feature_statuses(self) -> tuple[FeatureStatus, ...]:
+        out = []
+        for name in self.features:
+            decisions = [f.decision for f in self.findings if f.requirement.feature == name]
+            out.append(FeatureStatus(name, name in self.required_features, combine(decisions)))
+        return tuple(out)
+
+    def gating_findings(self, fail_on: FailOn = FailOn.REQUIRED) -> tuple[Finding, ...]:
+        """The findings that decide the verdict under ``fail_on``."""
+        if fail_on is FailOn.REQUIRED:
+            return tuple(f for f in self.findings if f.requirement.required)
+        return self.findings
+
+    def verdict_for(self, fail_on: FailOn = FailOn.REQUIRED) -> Verdict:
+        verdict = combine([f.decision for f in self.gating_findings(fail_on)])
+        if fail_on is FailOn.NEVER and verdict is Verdict.FAIL:
+            # Missing permissions are reported but do not gate; undecided still does.
+            undecided = any(f.decision is Decision.UNKNOWN for f in self.findings)
+            return Verdict.UNKNOWN if undecided else Verdict.PASS
+        return verdict
+
+    @property
+    def verdict(self) -> Verdict:
+        """The gate's verdict under this report's ``fail_on``."""
+        return self.verdict_for(self.fail_on)
+
+    @property
+    def exit_code(self) -> int:
+        return verdict_exit_code(self.verdict)
+
+    @property
+    def missing(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.decision is Decision.DENIED)
