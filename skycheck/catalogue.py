@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from skycheck import yamlio
-from skycheck.errors import CatalogueError, UsageError
+from skycheck.errors import CatalogueError, InputError, UsageError
 from skycheck.models import Feature, Requirement, Rule, Scope
 
 # Feature names are a contract (DESIGN.md section 3); this is also display order.
@@ -136,7 +136,12 @@ def _rule(doc: dict[str, Any], feature: str) -> Rule:
 def parse_feature(text: str, source: str) -> Feature:
     """Validate and parse one catalogue file's text."""
     name = Path(source).name
-    doc = yamlio.load_one(text, name, what="rules file")
+    try:
+        doc = yamlio.load_one(text, name, what="rules file")
+    except CatalogueError:
+        raise
+    except InputError as exc:
+        raise CatalogueError(exc.source, exc.where, exc.problem) from None
     errors = schema_errors(doc, load_schema())
     if errors:
         raise CatalogueError(name, "", errors[0])

@@ -127,7 +127,9 @@ class Requirement:
         """Human form in kubectl's words, e.g. ``create pods/exec -n default``."""
         res = self.resource_path
         if self.group:
-            res = f"{self.resource}.{self.group}" + (f"/{self.subresource}" if self.subresource else "")
+            res = f"{self.resource}.{self.group}" + (
+                f"/{self.subresource}" if self.subresource else ""
+            )
         text = f"{self.verb} {res}"
         if self.name:
             text += f" {self.name}"
@@ -165,8 +167,14 @@ class Subject:
                 sa = cls.service_account(rest[1], rest[0])
                 merged = tuple(dict.fromkeys((*groups, *sa.groups))) if groups else sa.groups
                 return cls("ServiceAccount", sa.name, sa.namespace, sa.username, merged, uid)
-        return cls(kind="User", name=username, namespace=None, username=username,
-                   groups=tuple(groups), uid=uid)
+        return cls(
+            kind="User",
+            name=username,
+            namespace=None,
+            username=username,
+            groups=tuple(groups),
+            uid=uid,
+        )
 
     @property
     def is_service_account(self) -> bool:

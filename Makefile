@@ -1,0 +1,42 @@
+# The two commands a newcomer needs:
+#   make demo   install skycheck, start a local Kubernetes control plane, check, fix, re-check
+#   make test   install everything and run lint, types and every test (CI runs exactly this)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint unit bench-smoke docs clean
+
+$(BIN)/skycheck: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/skycheck
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python scripts/gen_docs.py --check
+
+test: lint
+	$(BIN)/python -m tests.cluster build
+	$(BIN)/pytest -q
+
+unit: install
+	$(BIN)/pytest -q -m "not cluster"
+
+bench-smoke: install
+	$(BIN)/python benchmarks/run.py --smoke
+
+docs: install
+	$(BIN)/python scripts/gen_docs.py
+	$(BIN)/mkdocs build --strict
+
+clean:
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache

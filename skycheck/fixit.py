@@ -1,0 +1,233 @@
+"""Fix-it manifests: the smallest RBAC that grants exactly what is missing.
+
+One Role + RoleBinding per namespace involved, one ClusterRole +
+ClusterRoleBinding for cluster scope, named after the subject, labelled as made
+by skycheck. Rules are compacted (resources of one apiGroup with the same verbs
+merged) but named grants are never merged with unnamed ones, because
+resourceNames never grant list/create. Nothing the subject already holds is
+granted, and never ``*``. A missing hard-coded namespace comes as a Namespace.
+
+The YAML is written by hand, not by a YAML library, so each rule can carry a
+comment naming the feature and checks it serves.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from skycheck.models import Decision, FailOn, Report, Requirement, Subject
+
+LABEL_KEY = "app.kubernetes.io/managed-by"
+LABEL_VALUE = "skycheck"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+VERB_ORDER = (
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "escalate",
+    "bind",
+    "impersonate",
+)
+
+
+def object_name(subject: Subject) -> str:
+    """Deterministic, DNS-safe object name, e.g. ``skycheck-sky-sa-default``."""
+    if subject.is_service_account:
+        base = f"skycheck-{subject.name}-{subject.namespace}"
+    else:
+        base = f"skycheck-{subject.username}"
+    name = re.sub(r"[^a-z0-9.-]+", "-", base.lower()).strip("-.")
+    return name[:253] or "skycheck"
+
+
+def _namespace_precondition(req: Requirement) -> str | None:
+    """The namespace a "namespace exists" check stands for, else None."""
+    marker = ".namespace-"
+    if req.resource == "namespaces" and marker in req.rule_id:
+        return req.rule_id.split(marker, 1)[1]
+    return None
+
+
+@dataclass(frozen=True)
+class _Rule:
+    group: str
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...]
+    names: tuple[str, ...]
+    checks: tuple[str, ...]  # catalogue rule ids served
+    features: tuple[str, ...]
+
+
+def _verb_key(verb: str) -> tuple[int, str]:
+    return (VERB_ORDER.index(verb) if verb in VERB_ORDER else len(VERB_ORDER), verb)
+
+
+def compact(requirements: Iterable[Requirement]) -> list[_Rule]:
+    """Merge requirements of one namespace into as few RBAC rules as is exact.
+
+    Step 1: per (group, resource path, name) collect verbs. Step 2: merge the
+    resources of one group (and one name set) whose verb sets are equal. Both
+    steps only ever combine grants that the requirements ask for, so the result
+    grants exactly the union of the requirements.
+    """
+    per_resource: dict[tuple[str, str, str], dict[str, set[str]]] = defaultdict(
+        lambda: {"verbs": set(), "checks": set(), "features": set()}
+    )
+    for r in requirements:
+        entry = per_resource[(r.group, r.resource_path, r.name)]
+        entry["verbs"].add(r.verb)
+        entry["checks"].add(r.rule_id)
+        entry["features"].add(r.feature)
+    merged: dict[tuple[str, str, tuple[str, ...]], dict[str, set[str]]] = defaultdict(
+        lambda: {"resources": set(), "checks": set(), "features": set()}
+    )
+    for (group, resource, name), entry in per_resource.items():
+        verbs = tuple(sorted(entry["verbs"], key=_verb_key))
+        m = merged[(group, name, verbs)]
+        m["resources"].add(resource)
+        m["checks"] |= entry["checks"]
+        m["features"] |= entry["features"]
+    rules = [
+        _Rule(
+            group,
+            tuple(sorted(m["resources"])),
+            verbs,
+            (name,) if name else (),
+            tuple(sorted(m["checks"])),
+            tuple(sorted(m["features"])),
+        )
+        for (group, name, verbs), m in merged.items()
+    ]
+    return sorted(rules, key=lambda r: (r.group, r.resources, r.names, r.verbs))
+
+
+def _q(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid YAML scalar
+
+
+def _list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(_q(v) for v in values) + "]"
+
+
+def _metadata(name: str, namespace: str | None) -> list[str]:
+    lines = ["metadata:", f"  name: {_q(name)}"]
+    if namespace:
+        lines.append(f"  namespace: {_q(namespace)}")
+    lines += ["  labels:", f"    {LABEL_KEY}: {LABEL_VALUE}"]
+    return lines
+
+
+def _role(kind: str, name: str, namespace: str | None, rules: list[_Rule]) -> str:
+    lines = [f"apiVersion: {RBAC_GROUP}/v1", f"kind: {kind}", *_metadata(name, namespace), "rules:"]
+    for rule in rules:
+        served = ", ".join(rule.checks)
+        lines.append(f"  # feature {', '.join(rule.features)}; checks {served}")
+        lines.append(f"  - apiGroups: {_list([rule.group])}")
+        lines.append(f"    resources: {_list(rule.resources)}")
+        if rule.names:
+            lines.append(f"    resourceNames: {_list(rule.names)}")
+        lines.append(f"    verbs: {_list(rule.verbs)}")
+    return "\n".join(lines) + "\n"
+
+
+def _subject_lines(subject: Subject) -> list[str]:
+    if subject.is_service_account:
+        return [
+            "subjects:",
+            "  - kind: ServiceAccount",
+            f"    name: {_q(subject.name)}",
+            f"    namespace: {_q(subject.namespace or '')}",
+        ]
+    kind = "Group" if subject.kind == "Group" else "User"
+    return [
+        "subjects:",
+        f"  - kind: {kind}",
+        f"    apiGroup: {RBAC_GROUP}",
+        f"    name: {_q(subject.username if kind == 'User' else subject.name)}",
+    ]
+
+
+def _binding(kind: str, role_kind: str, name: str, namespace: str | None, subject: Subject) -> str:
+    lines = [
+        f"apiVersion: {RBAC_GROUP}/v1",
+        f"kind: {kind}",
+        *_metadata(name, namespace),
+        *_subject_lines(subject),
+        "roleRef:",
+        f"  apiGroup: {RBAC_GROUP}",
+        f"  kind: {role_kind}",
+        f"  name: {_q(name)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _namespace(name: str) -> str:
+    return "\n".join(["apiVersion: v1", "kind: Namespace", *_metadata(name, None)]) + "\n"
+
+
+def _service_account(subject: Subject) -> str:
+    return (
+        "\n".join(
+            ["apiVersion: v1", "kind: ServiceAccount", *_metadata(subject.name, subject.namespace)]
+        )
+        + "\n"
+    )
+
+
+def build_manifest(
+    subject: Subject,
+    requirements: Sequence[Requirement],
+    *,
+    create_namespaces: Iterable[str] = (),
+    include_service_account: bool = False,
+    header: str = "",
+) -> str | None:
+    """YAML granting ``requirements`` to ``subject``; None when there is nothing to grant."""
+    namespaces = set(create_namespaces)
+    grants: dict[str, list[Requirement]] = defaultdict(list)
+    for req in requirements:
+        ns = _namespace_precondition(req)
+        if ns is not None:
+            namespaces.add(ns)  # a Namespace object, not a right to create namespaces
+        else:
+            grants[req.namespace].append(req)
+    if not grants and not namespaces and not include_service_account:
+        return None
+    name = object_name(subject)
+    docs: list[str] = []
+    docs += [_namespace(ns) for ns in sorted(namespaces)]
+    if include_service_account and subject.is_service_account:
+        docs.append(_service_account(subject))
+    if "" in grants:
+        docs.append(_role("ClusterRole", name, None, compact(grants[""])))
+        docs.append(_binding("ClusterRoleBinding", "ClusterRole", name, None, subject))
+    for ns in sorted(n for n in grants if n):
+        docs.append(_role("Role", name, ns, compact(grants[ns])))
+        docs.append(_binding("RoleBinding", "Role", name, ns, subject))
+    head = header or (
+        f"# Made by skycheck for {subject.username}. Grants only what was missing;\n"
+        "# apply as an identity that holds these permissions (or has escalate and bind).\n"
+    )
+    return head + "---\n" + "---\n".join(docs)
+
+
+def fix_manifest(report: Report) -> str | None:
+    """The fix for a report: every denied check of a required feature.
+
+    With ``--fail-on optional`` optional features count too; with ``never`` the
+    fix still covers the required features, as a suggestion.
+    """
+    scope = FailOn.OPTIONAL if report.fail_on is FailOn.OPTIONAL else FailOn.REQUIRED
+    missing = [
+        f.requirement for f in report.gating_findings(scope) if f.decision is Decision.DENIED
+    ]
+    return build_manifest(report.subject, missing)

@@ -1,0 +1,56 @@
+"""Who is checked: flags to a Subject.
+
+``--sa NAME -n NS`` is the service account's token identity, groups included,
+because a SubjectAccessReview takes user and groups exactly as given: the API
+server adds no service-account groups and no ``system:authenticated``
+(pkg/registry/authorization/subjectaccessreview/rest.go), and without them
+grants to ``system:serviceaccounts:NS`` would be missed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from skycheck.errors import UsageError
+from skycheck.models import AUTHENTICATED, Subject
+
+# DNS-1123 subdomain for service-account names, label for namespaces.
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def validate_namespace(namespace: str) -> str:
+    if not _LABEL.match(namespace) or len(namespace) > 63:
+        raise UsageError(f"invalid namespace {namespace!r}: must be a DNS-1123 label")
+    return namespace
+
+
+def service_account(name: str, namespace: str) -> Subject:
+    """The subject for ``--sa NAME -n NS``; accepts ``NS:NAME`` or the full username too."""
+    if name.startswith("system:serviceaccount:"):
+        parts = name.split(":")
+        if len(parts) != 4:
+            raise UsageError(f"invalid service account username {name!r}")
+        namespace, name = parts[2], parts[3]
+    elif ":" in name:
+        namespace, _, name = name.partition(":")
+    if not _SUBDOMAIN.match(name) or len(name) > 253:
+        raise UsageError(f"invalid service account name {name!r}: must be a DNS-1123 subdomain")
+    return Subject.service_account(name, validate_namespace(namespace))
+
+
+def user(username: str, groups: tuple[str, ...]) -> Subject:
+    """The subject for ``--as USER [--as-group G ...]``.
+
+    Real authenticated users always carry ``system:authenticated``; add it so a
+    review asks about the identity as the API server would see it.
+    """
+    if not username.strip():
+        raise UsageError("--as needs a non-empty user name")
+    merged = tuple(dict.fromkeys((*groups, AUTHENTICATED)))
+    return Subject.user(username, merged)
+
+
+def from_whoami(username: str, groups: tuple[str, ...], uid: str = "") -> Subject:
+    """The caller as SelfSubjectReview reported it (groups exactly as returned)."""
+    return Subject.user(username, tuple(groups), uid)

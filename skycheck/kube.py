@@ -1,0 +1,379 @@
+"""The only module that talks to Kubernetes (and imports the ``kubernetes`` package).
+
+It is imported lazily by the live reviewer, so ``--help`` and offline mode never
+pay the ~0.5 s that ``import kubernetes`` costs.
+
+Responsibilities: read kubeconfig files ourselves (strict YAML, merged like
+kubectl, secrets collected so any message can be redacted), build an API client
+for one context, and send JSON requests with a per-request timeout, a run
+deadline, bounded concurrency and retries on 429/5xx that honour Retry-After.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skycheck import yamlio
+from skycheck.errors import ConfigError, UndecidedError
+from skycheck.secrets import redact, register
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+# Values under these user keys are credentials and must never reach output.
+_SECRET_KEYS = ("token", "password", "client-key-data", "client-certificate-data")
+
+
+# --- kubeconfig files --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContextInfo:
+    """What skycheck needs to know about one kubeconfig context (no secrets)."""
+
+    name: str
+    cluster: str
+    user: str
+    server: str
+    namespace: str | None
+    exec_auth: bool
+    auth_provider: bool
+
+
+@dataclass
+class Kubeconfig:
+    """A merged kubeconfig (like kubectl: first file to name an entry wins)."""
+
+    paths: tuple[str, ...]
+    data: dict[str, Any]
+    secrets: tuple[str, ...] = ()
+    in_cluster: bool = False
+
+    @property
+    def current_context(self) -> str | None:
+        cur = self.data.get("current-context")
+        return cur if isinstance(cur, str) and cur else None
+
+    def context_names(self) -> tuple[str, ...]:
+        return tuple(c["name"] for c in self.data.get("contexts", []))
+
+    def context(self, name: str | None) -> ContextInfo:
+        """Look a context up; ``None`` means the current context."""
+        name = name or self.current_context
+        if not name:
+            raise ConfigError(self.where, "current-context", "no current context; pass --context")
+        ctx = _named(self.data.get("contexts", []), name)
+        if ctx is None:
+            known = ", ".join(self.context_names()) or "none"
+            raise ConfigError(self.where, f"contexts[{name}]", f"no such context (known: {known})")
+        body = ctx.get("context") or {}
+        cluster = _named(self.data.get("clusters", []), str(body.get("cluster", ""))) or {}
+        user = _named(self.data.get("users", []), str(body.get("user", ""))) or {}
+        user_body = user.get("user") or {}
+        return ContextInfo(
+            name=name,
+            cluster=str(body.get("cluster", "")),
+            user=str(body.get("user", "")),
+            server=str((cluster.get("cluster") or {}).get("server", "")),
+            namespace=body.get("namespace") or None,
+            exec_auth="exec" in user_body,
+            auth_provider="auth-provider" in user_body,
+        )
+
+    @property
+    def where(self) -> str:
+        return ":".join(self.paths) or "kubeconfig"
+
+
+def _named(items: Any, name: str) -> dict[str, Any] | None:
+    if not isinstance(items, list):
+        return None
+    for item in items:
+        if isinstance(item, dict) and item.get("name") == name:
+            return item
+    return None
+
+
+def _collect_secrets(data: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for user in data.get("users", []) or []:
+        body = (user or {}).get("user") or {}
+        if not isinstance(body, dict):
+            continue
+        for key in _SECRET_KEYS:
+            value = body.get(key)
+            if isinstance(value, str) and len(value) >= 4:
+                found.append(value)
+        provider = body.get("auth-provider") or {}
+        for value in (
+            (provider.get("config") or {}) if isinstance(provider, dict) else {}
+        ).values():
+            if isinstance(value, str) and len(value) >= 8:
+                found.append(value)
+    return found
+
+
+def _validate(data: Any, source: str) -> dict[str, Any]:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, "", f"expected a mapping, got {type(data).__name__}")
+    for section in ("clusters", "contexts", "users"):
+        items = data.get(section)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise ConfigError(source, section, "must be a list")
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise ConfigError(source, f"{section}[{i}].name", "must be a string")
+            body = item.get(section[:-1])
+            if body is not None and not isinstance(body, dict):
+                raise ConfigError(source, f"{section}[{i}].{section[:-1]}", "must be a mapping")
+    cur = data.get("current-context")
+    if cur is not None and not isinstance(cur, str):
+        raise ConfigError(source, "current-context", "must be a string")
+    return data
+
+
+def kubeconfig_paths(explicit: str | None) -> list[str]:
+    """``--kubeconfig``, else $KUBECONFIG (colon separated), else ~/.kube/config."""
+    if explicit:
+        return [explicit]
+    env = os.environ.get("KUBECONFIG", "")
+    if env:
+        return [p for p in env.split(os.pathsep) if p]
+    return [str(Path.home() / ".kube" / "config")]
+
+
+def in_cluster_available() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and IN_CLUSTER_TOKEN.exists()
+
+
+def read_kubeconfig(explicit: str | None = None) -> Kubeconfig:
+    """Read and merge kubeconfig files; fall back to in-cluster config in a pod."""
+    paths = kubeconfig_paths(explicit)
+    existing = [p for p in paths if Path(p).exists()]
+    if explicit and not existing:
+        raise ConfigError(explicit, "", "kubeconfig file does not exist")
+    if not existing:
+        if in_cluster_available():
+            return Kubeconfig(paths=(), data={}, in_cluster=True)
+        raise ConfigError(
+            paths[0],
+            "",
+            "no kubeconfig found (and not running in a pod)",
+            hint="pass --kubeconfig, set KUBECONFIG, or use --manifests",
+        )
+    merged: dict[str, Any] = {"clusters": [], "contexts": [], "users": []}
+    secrets: list[str] = []
+    for path in existing:
+        data = _validate(
+            yamlio.load_one(yamlio.read_text(path, what="kubeconfig"), path, what="kubeconfig"),
+            path,
+        )
+        secrets += _collect_secrets(data)
+        register(secrets)
+        for section in ("clusters", "contexts", "users"):
+            have = {item["name"] for item in merged[section]}
+            merged[section] += [i for i in data.get(section) or [] if i["name"] not in have]
+        if "current-context" not in merged and data.get("current-context"):
+            merged["current-context"] = data["current-context"]
+    return Kubeconfig(paths=tuple(existing), data=merged, secrets=tuple(secrets))
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+    attempts: int = 1
+
+
+@dataclass
+class Limits:
+    """Time and concurrency bounds for one run against one API server."""
+
+    request_timeout: float = 10.0  # seconds, per request (connect and read each)
+    deadline: float = 60.0  # seconds, for the whole run
+    max_inflight: int = 16  # concurrent requests towards one API server
+    retries: int = 4  # extra attempts on 429/5xx/connection errors
+    started: float = field(default_factory=time.monotonic)
+
+    def remaining(self) -> float:
+        return self.deadline - (time.monotonic() - self.started)
+
+
+class TransportError(Exception):
+    """A request failed without an HTTP answer (connection, TLS, timeout)."""
+
+
+class Connection:
+    """A client for one kubeconfig context with bounded, retried JSON requests."""
+
+    def __init__(self, kubeconfig: Kubeconfig, context: str | None, limits: Limits) -> None:
+        from kubernetes import client, config  # the one place kubernetes is imported
+
+        self.limits = limits
+        self.secrets = kubeconfig.secrets
+        self._gate = threading.BoundedSemaphore(limits.max_inflight)
+        cfg = client.Configuration()
+        try:
+            if kubeconfig.in_cluster:
+                config.load_incluster_config(client_configuration=cfg)
+                self.context = ContextInfo(
+                    "in-cluster",
+                    "in-cluster",
+                    "in-cluster",
+                    cfg.host,
+                    _in_cluster_namespace(),
+                    False,
+                    False,
+                )
+            else:
+                self.context = kubeconfig.context(context)
+                config.load_kube_config_from_dict(
+                    kubeconfig.data,
+                    context=self.context.name,
+                    client_configuration=cfg,
+                    persist_config=False,
+                )
+        except ConfigError:
+            raise
+        except Exception as exc:  # the client raises many types; all mean a bad config
+            message = redact(
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__, self.secrets
+            )
+            raise ConfigError(
+                kubeconfig.where,
+                f"context {context or '(current)'}",
+                f"cannot use this context: {message}",
+            ) from None
+        cfg.connection_pool_maxsize = limits.max_inflight
+        cfg.retries = 0  # retries are ours, with backoff and Retry-After
+        self._api = client.ApiClient(cfg)
+        self.server = cfg.host
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing is best effort
+            self._api.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> Response:
+        """Send one request, retrying 429/5xx and transport errors within the deadline."""
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = self.limits.remaining()
+            if remaining <= 0:
+                raise TransportError("run deadline exceeded")
+            timeout = min(self.limits.request_timeout, max(remaining, 0.1))
+            retry_after: float | None = None
+            try:
+                response = self._send(method, path, body, headers or [], timeout)
+            except TransportError:
+                if attempt > self.limits.retries:
+                    raise
+            else:
+                if response.status not in RETRY_STATUSES or attempt > self.limits.retries:
+                    return Response(response.status, response.body, attempt)
+                retry_after = _retry_after(response.body.get("_retry_after"))
+            backoff = min(0.2 * 2 ** (attempt - 1), 5.0) * (0.75 + random.random() / 2)
+            wait = max(backoff, retry_after or 0.0)
+            if wait >= self.limits.remaining():
+                raise TransportError("run deadline exceeded while backing off")
+            time.sleep(wait)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        headers: list[tuple[str, str]],
+        timeout: float,
+    ) -> Response:
+        from urllib3 import HTTPHeaderDict
+
+        hdrs = {"Accept": "application/json", "Content-Type": "application/json"}
+        with self._gate:
+            try:
+                m, url, h, b, p = self._api.param_serialize(
+                    method, path, header_params=hdrs, body=body, auth_settings=["BearerToken"]
+                )
+                # A header may repeat (Impersonate-Group), which a dict cannot carry.
+                multi = HTTPHeaderDict(h)
+                for name, value in headers:
+                    multi.add(name, value)
+                raw = self._api.call_api(m, url, multi, b, p, _request_timeout=(timeout, timeout))
+                data = raw.read()
+                status = raw.status
+                retry_after = raw.headers.get("Retry-After")
+            except Exception as exc:  # urllib3/ssl/socket errors of every kind
+                raise TransportError(_transport_message(exc, self.secrets)) from None
+        try:
+            parsed = json.loads(data) if data else {}
+        except ValueError:
+            parsed = {}
+        if not isinstance(parsed, dict):
+            parsed = {}
+        if retry_after is not None:
+            parsed["_retry_after"] = retry_after
+        return Response(status, parsed)
+
+
+def _retry_after(value: Any) -> float | None:
+    try:
+        return min(float(value), 30.0) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _transport_message(exc: BaseException, secrets: Iterable[str]) -> str:
+    text = str(exc) or type(exc).__name__
+    lowered = text.lower()
+    if "certificate" in lowered or "ssl" in lowered:
+        short = "TLS error (certificate not trusted or wrong CA)"
+    elif "timed out" in lowered or "timeout" in lowered:
+        short = "request timed out"
+    elif "refused" in lowered:
+        short = "connection refused"
+    elif "reset" in lowered or "aborted" in lowered or "remote end closed" in lowered:
+        short = "connection reset"
+    elif "name or service not known" in lowered or "resolve" in lowered:
+        short = "cannot resolve the API server host"
+    else:
+        short = " ".join(text.split())[:200]
+    return redact(short, secrets)
+
+
+def _in_cluster_namespace() -> str | None:
+    try:
+        return IN_CLUSTER_NAMESPACE.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def status_message(response: Response) -> str:
+    """A short server message from a Status body, for errors."""
+    msg = response.body.get("message") if isinstance(response.body, dict) else None
+    return " ".join(str(msg).split())[:300] if msg else f"HTTP {response.status}"
+
+
+def unreachable(context: str, exc: TransportError) -> UndecidedError:
+    return UndecidedError(f"cannot reach the API server of context {context}: {exc}")

@@ -1,0 +1,321 @@
+"""Live reviews against a kube-apiserver.
+
+For the caller: SelfSubjectAccessReview. For anyone else: SubjectAccessReview;
+when the caller may not create those, LocalSubjectAccessReview in each
+namespace (namespace admins usually may), then impersonation (SSAR sent with
+``Impersonate-User``). One verb and one resource per review, never ``*``.
+
+A review that could not be made is UNKNOWN, never ALLOWED. Only review objects
+are created (they are not stored); the only other calls are GETs of the
+namespaces and the service account, to warn when they do not exist.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from skycheck.errors import UndecidedError
+from skycheck.kube import Connection, Response, TransportError, status_message
+from skycheck.models import Decision, Finding, Method, Requirement, Subject
+from skycheck.review import ReviewResult
+
+AUTHZ = "/apis/authorization.k8s.io/v1"
+# Weakest last: the report names the weakest method any check needed.
+_METHOD_ORDER = (Method.SSAR, Method.SAR, Method.LOCAL_SAR, Method.IMPERSONATION)
+
+
+def resource_attributes(req: Requirement) -> dict[str, str]:
+    attrs = {"verb": req.verb, "group": req.group, "resource": req.resource}
+    if req.subresource:
+        attrs["subresource"] = req.subresource
+    if req.name:
+        attrs["name"] = req.name
+    if req.namespace:
+        attrs["namespace"] = req.namespace
+    return attrs
+
+
+def decide(status: dict[str, Any]) -> tuple[Decision, str, str, bool]:
+    """Map an access review's status to (decision, reason, evaluationError, denied).
+
+    ``allowed`` is definitive. Not allowed with an evaluationError means some
+    binding could not be evaluated (it might have granted), so the answer is
+    unknown. ``denied`` is an explicit deny from an authorizer such as a webhook.
+    """
+    allowed = bool(status.get("allowed"))
+    denied = bool(status.get("denied"))
+    reason = " ".join(str(status.get("reason", "")).split())
+    error = " ".join(str(status.get("evaluationError", "")).split())
+    if allowed:
+        return Decision.ALLOWED, reason, error, False
+    if denied:
+        return Decision.DENIED, reason or "explicitly denied by an authorizer", error, True
+    if error:
+        return Decision.UNKNOWN, f"evaluation error: {error}", error, False
+    return Decision.DENIED, reason or "no RBAC rule grants it", error, False
+
+
+class _NotAllowedToAsk(Exception):
+    """The caller may not use this review method (HTTP 401/403/404 on the review)."""
+
+    def __init__(self, what: str, status: int) -> None:
+        super().__init__(what)
+        self.what = what
+        self.status = status
+
+
+@dataclass(frozen=True)
+class _Answer:
+    finding: Finding
+    method: Method
+    refused: bool = False  # no review method was allowed for this check
+
+
+class LiveReviewer:
+    """Reviews requirements for a subject on one API server connection."""
+
+    mode = "live"
+
+    def __init__(self, conn: Connection, *, self_check: bool) -> None:
+        self.conn = conn
+        self.self_check = self_check
+        self._lock = threading.Lock()
+        self._unavailable: dict[tuple[Method, str], str] = {}
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def whoami(self) -> tuple[str, tuple[str, ...], str]:
+        """The caller's username, groups and uid via SelfSubjectReview."""
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        resp = self._post_or_raise("/apis/authentication.k8s.io/v1/selfsubjectreviews", body)
+        if resp.status != 201:
+            raise UndecidedError(
+                f"cannot tell who the caller is (SelfSubjectReview: {status_message(resp)})"
+            )
+        info = (resp.body.get("status") or {}).get("userInfo") or {}
+        return (
+            str(info.get("username", "")),
+            tuple(info.get("groups") or ()),
+            str(info.get("uid", "")),
+        )
+
+    # -- reviews ----------------------------------------------------------------------------
+
+    def review(self, subject: Subject, requirements: Sequence[Requirement]) -> ReviewResult:
+        if not requirements:
+            return ReviewResult((), Method.SSAR if self.self_check else Method.SAR)
+        # The first review runs alone: it finds out which method the caller may use
+        # (and whether the server answers at all) before everything else is sent.
+        first = self._review_one(subject, requirements[0], probe=True)
+        if first.refused and (self.self_check or "401" in first.finding.reason):
+            raise UndecidedError(f"not allowed to ask the API server: {first.finding.reason}")
+        rest: list[_Answer] = []
+        if len(requirements) > 1:
+            workers = max(1, min(self.conn.limits.max_inflight, len(requirements) - 1))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                rest = list(pool.map(lambda r: self._review_one(subject, r), requirements[1:]))
+        answers = [first, *rest]
+        if all(a.refused for a in answers):
+            lacking = "; ".join(dict.fromkeys(self._unavailable.values()))
+            raise UndecidedError(
+                f"not allowed to ask the API server about {subject.username}: the caller "
+                f"may not {lacking}",
+                hint="grant it create on subjectaccessreviews.authorization.k8s.io, "
+                "or run skycheck as that identity",
+            )
+        used = Counter(a.method for a in answers if a.finding.decision is not Decision.UNKNOWN)
+        method = max(used, key=_METHOD_ORDER.index) if used else self._default_method()
+        warnings = [
+            f"the caller may not {what}; used a fallback where one was allowed"
+            for (_, _), what in sorted(self._unavailable.items(), key=lambda kv: kv[1])
+        ]
+        namespaces = self._namespaces(requirements, warnings)
+        if subject.is_service_account and subject.namespace and not self.self_check:
+            self._check_service_account(subject, warnings)
+        return ReviewResult(
+            findings=tuple(a.finding for a in answers),
+            method=method,
+            warnings=tuple(dict.fromkeys(warnings)),
+            namespaces=namespaces,
+        )
+
+    def _default_method(self) -> Method:
+        return Method.SSAR if self.self_check else Method.SAR
+
+    def _chain(self, req: Requirement) -> list[Method]:
+        if self.self_check:
+            return [Method.SSAR]
+        chain = [Method.SAR]
+        if req.namespace:
+            chain.append(Method.LOCAL_SAR)
+        chain.append(Method.IMPERSONATION)
+        return chain
+
+    def _review_one(self, subject: Subject, req: Requirement, probe: bool = False) -> _Answer:
+        refused: list[str] = []
+        for method in self._chain(req):
+            key = (method, req.namespace if method is Method.LOCAL_SAR else "")
+            with self._lock:
+                if key in self._unavailable:
+                    refused.append(self._unavailable[key])
+                    continue
+            try:
+                status = self._ask(method, subject, req)
+            except _NotAllowedToAsk as exc:
+                with self._lock:
+                    self._unavailable[key] = exc.what
+                refused.append(exc.what)
+                if exc.status == 401:
+                    break
+                continue
+            except TransportError as exc:
+                if probe:
+                    raise UndecidedError(
+                        f"cannot reach the API server of context {self.conn.context.name} "
+                        f"({self.conn.server}): {exc}"
+                    ) from None
+                return _Answer(Finding(req, Decision.UNKNOWN, f"not checked: {exc}"), method)
+            except _ServerError as exc:
+                return _Answer(Finding(req, Decision.UNKNOWN, f"not checked: {exc}"), method)
+            decision, reason, error, denied = decide(status)
+            return _Answer(Finding(req, decision, reason, error, denied), method)
+        lacking = "; ".join(dict.fromkeys(refused))
+        return _Answer(
+            Finding(req, Decision.UNKNOWN, f"not checked: the caller may not {lacking}"),
+            Method.IMPERSONATION,
+            refused=True,
+        )
+
+    def _ask(self, method: Method, subject: Subject, req: Requirement) -> dict[str, Any]:
+        attrs = resource_attributes(req)
+        headers: list[tuple[str, str]] = []
+        if method is Method.SSAR:
+            path = f"{AUTHZ}/selfsubjectaccessreviews"
+            what = "create selfsubjectaccessreviews.authorization.k8s.io"
+            body: dict[str, Any] = {
+                "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attrs},
+            }
+        elif method is Method.SAR:
+            path = f"{AUTHZ}/subjectaccessreviews"
+            what = "create subjectaccessreviews.authorization.k8s.io (cluster-wide)"
+            spec: dict[str, Any] = {
+                "resourceAttributes": attrs,
+                "user": subject.username,
+                "groups": list(subject.groups),
+            }
+            if subject.uid:
+                spec["uid"] = subject.uid
+            body = {"kind": "SubjectAccessReview", "spec": spec}
+        elif method is Method.LOCAL_SAR:
+            path = f"{AUTHZ}/namespaces/{req.namespace}/localsubjectaccessreviews"
+            what = (
+                f"create localsubjectaccessreviews.authorization.k8s.io "
+                f"in namespace {req.namespace}"
+            )
+            body = {
+                "kind": "LocalSubjectAccessReview",
+                "metadata": {"namespace": req.namespace},
+                "spec": {
+                    "resourceAttributes": attrs,
+                    "user": subject.username,
+                    "groups": list(subject.groups),
+                },
+            }
+        else:
+            path = f"{AUTHZ}/selfsubjectaccessreviews"
+            kind = "serviceaccounts" if subject.is_service_account else "users"
+            what = f"impersonate {kind} ({subject.username})"
+            headers.append(("Impersonate-User", subject.username))
+            if not subject.is_service_account:
+                # Any group header replaces the groups the server would add, so send all.
+                # (For a service account the server adds exactly its token's groups.)
+                headers += [("Impersonate-Group", g) for g in subject.groups]
+            body = {"kind": "SelfSubjectAccessReview", "spec": {"resourceAttributes": attrs}}
+        body["apiVersion"] = "authorization.k8s.io/v1"
+        resp = self.conn.request("POST", path, body, headers)
+        if resp.status == 201:
+            return dict(resp.body.get("status") or {})
+        if resp.status == 401:
+            raise _NotAllowedToAsk(
+                "authenticate: the API server answered 401 Unauthorized "
+                "(expired or revoked token?)",
+                401,
+            )
+        if resp.status in (403, 404):
+            raise _NotAllowedToAsk(what, resp.status)
+        raise _ServerError(
+            f"HTTP {resp.status} after {resp.attempts} attempt(s): {status_message(resp)}"
+        )
+
+    # -- existence lookups -------------------------------------------------------------------
+
+    def _post_or_raise(self, path: str, body: dict[str, Any]) -> Response:
+        try:
+            return self.conn.request("POST", path, body)
+        except TransportError as exc:
+            raise UndecidedError(
+                f"cannot reach the API server of context {self.conn.context.name} "
+                f"({self.conn.server}): {exc}"
+            ) from None
+
+    def _exists(self, path: str) -> tuple[bool | None, str]:
+        try:
+            resp = self.conn.request("GET", path)
+        except TransportError as exc:
+            return None, str(exc)
+        if resp.status == 200:
+            return True, ""
+        if resp.status == 404:
+            return False, ""
+        return None, f"HTTP {resp.status}"
+
+    def _namespaces(
+        self, requirements: Sequence[Requirement], warnings: list[str]
+    ) -> tuple[tuple[str, bool | None], ...]:
+        names = sorted({r.namespace for r in requirements if r.namespace})
+        found = _parallel(
+            names,
+            lambda ns: self._exists(f"/api/v1/namespaces/{ns}"),
+            self.conn.limits.max_inflight,
+        )
+        out = []
+        for ns, (exists, why) in zip(names, found, strict=True):
+            if exists is None:
+                warnings.append(f"cannot tell whether namespace {ns} exists ({why})")
+            out.append((ns, exists))
+        return tuple(out)
+
+    def _check_service_account(self, subject: Subject, warnings: list[str]) -> None:
+        exists, why = self._exists(
+            f"/api/v1/namespaces/{subject.namespace}/serviceaccounts/{subject.name}"
+        )
+        if exists is False:
+            warnings.append(
+                f"service account {subject.name} does not exist in namespace "
+                f"{subject.namespace}: the checks answer for its name, but pods cannot run "
+                "as it until it is created"
+            )
+        elif exists is None:
+            warnings.append(
+                f"cannot tell whether service account {subject.namespace}/{subject.name} "
+                f"exists ({why})"
+            )
+
+
+class _ServerError(Exception):
+    """The API server kept failing (5xx/429 after retries) or answered oddly."""
+
+
+def _parallel(
+    items: list[str], fn: Callable[[str], tuple[bool | None, str]], cap: int
+) -> list[tuple[bool | None, str]]:
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(cap, len(items)))) as pool:
+        return list(pool.map(fn, items))
