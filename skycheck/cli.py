@@ -271,8 +271,9 @@ def run(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        app(args=args, prog_name="skycheck", standalone_mode=False)
-        return ExitCode.OK
+        # Without standalone mode click returns the code of typer.Exit instead of exiting.
+        result = app(args=args, prog_name="skycheck", standalone_mode=False)
+        return int(result) if isinstance(result, int) else ExitCode.OK
     except SystemExit as exc:  # typer.Exit is translated to SystemExit by click
         return int(exc.code or 0) if isinstance(exc.code, int | None) else ExitCode.USAGE
     except click.exceptions.Exit as exc:
