@@ -266,7 +266,10 @@ def _fail(message: str, code: int) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (tests call this)."""
-    import click
+    # typer vendors click (typer._click); name its exceptions through typer's public API
+    # where it has them, so the CLI does not depend on which click is underneath.
+    from typer import Abort, Exit
+    from typer._click.exceptions import UsageError as ClickUsageError
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
@@ -276,13 +279,13 @@ def run(argv: list[str] | None = None) -> int:
         return int(result) if isinstance(result, int) else ExitCode.OK
     except SystemExit as exc:  # typer.Exit is translated to SystemExit by click
         return int(exc.code or 0) if isinstance(exc.code, int | None) else ExitCode.USAGE
-    except click.exceptions.Exit as exc:
+    except Exit as exc:
         return int(exc.exit_code)
     except SkycheckError as exc:
         return _fail(exc.one_line(), exc.exit_code)
-    except click.exceptions.UsageError as exc:
+    except ClickUsageError as exc:
         return _fail(" ".join(exc.format_message().split()), ExitCode.USAGE)
-    except click.exceptions.Abort:
+    except Abort:
         return _fail("interrupted", 130)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)

@@ -76,6 +76,14 @@ def _validate(req: CheckRequest) -> None:
         raise UsageError("--max-inflight must be between 1 and 256")
 
 
+def _sa_namespace(sa: str | None) -> str | None:
+    """The namespace written into ``--sa NS:NAME`` (or the full username), if any."""
+    if not sa or ":" not in sa:
+        return None
+    parts = sa.split(":")
+    return parts[2] if sa.startswith("system:serviceaccount:") and len(parts) == 4 else parts[0]
+
+
 def _subject_for(target: Target) -> Subject | None:
     """The subject named by flags, or None for "the caller"."""
     if target.sa:
@@ -113,7 +121,7 @@ def _offline(
     from skycheck.manifests import load_manifests
     from skycheck.review.offline import OfflineReviewer
 
-    namespace = identity.validate_namespace(req.namespace or "default")
+    namespace = identity.validate_namespace(req.namespace or _sa_namespace(req.sa) or "default")
     loaded = load_manifests(list(req.manifests))
     reviewer = OfflineReviewer.from_manifests(loaded)
     plan = CheckPlan(namespace, features, required, fail_on, None)
@@ -174,7 +182,9 @@ def _live_one(
             if config.in_cluster
             else config.context(context)
         )
-        namespace = identity.validate_namespace(req.namespace or info.namespace or "default")
+        namespace = identity.validate_namespace(
+            req.namespace or _sa_namespace(req.sa) or info.namespace or "default"
+        )
         plan = CheckPlan(namespace, features, required, fail_on, info.name)
         target = Target(plan, req.sa, req.as_user, req.as_groups)
         conn = kube.Connection(config, context, replace(limits))
