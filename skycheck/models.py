@@ -49,7 +49,7 @@ class FailOn(str, enum.Enum):
 
     REQUIRED = "required"
     OPTIONAL = "optional"  # every checked feature, required or not
-    NEVER = "never"  # missing permissions never fail; undecided checks still exit 3
+    NEVER = "never"  # missing permissions never fail; undecided required checks still exit 3
 
 
 class Method(str, enum.Enum):
@@ -105,7 +105,7 @@ class Feature:
 class Requirement:
     """One access check: one verb on one resource in one namespace ("" = cluster)."""
 
-    id: str  # stable: "<rule id>.<verb>", or "<rule id>.<verb>@<namespace>" for fixed scope
+    id: str  # stable: "<rule id>.<verb>" (a rule has one scope, so this is unique)
     rule_id: str
     feature: str
     required: bool
@@ -252,9 +252,11 @@ class Report:
 
     def verdict_for(self, fail_on: FailOn = FailOn.REQUIRED) -> Verdict:
         verdict = combine([f.decision for f in self.gating_findings(fail_on)])
-        if fail_on is FailOn.NEVER and verdict is Verdict.FAIL:
-            # Missing permissions are reported but do not gate; undecided still does.
-            undecided = any(f.decision is Decision.UNKNOWN for f in self.findings)
+        if fail_on is FailOn.NEVER:
+            # Missing permissions are reported but never gate; an undecided check of a
+            # required feature still does (as under "required"): never a false pass.
+            required = self.gating_findings(FailOn.REQUIRED)
+            undecided = any(f.decision is Decision.UNKNOWN for f in required)
             return Verdict.UNKNOWN if undecided else Verdict.PASS
         return verdict
 

@@ -37,7 +37,8 @@ metadata: {{name: sky-sa, namespace: {ns}}}
 
 SCENARIOS: dict[str, str] = {
     "nothing": SA,
-    "explicit-verbs": SA + """
+    "explicit-verbs": SA
+    + """
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
@@ -53,7 +54,8 @@ metadata: {{name: explicit, namespace: {ns}}}
 subjects: [{{kind: ServiceAccount, name: sky-sa, namespace: {ns}}}]
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: explicit}}
 """,
-    "group-binding": SA + """
+    "group-binding": SA
+    + """
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
@@ -69,7 +71,8 @@ metadata: {{name: group-rb, namespace: {ns}}}
 subjects: [{{kind: Group, name: "system:serviceaccounts:{ns}", apiGroup: rbac.authorization.k8s.io}}]
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: group-role}}
 """,
-    "rolebinding-to-clusterrole": SA + """
+    "rolebinding-to-clusterrole": SA
+    + """
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -85,7 +88,8 @@ metadata: {{name: cr-rb, namespace: {ns}}}
 subjects: [{{kind: ServiceAccount, name: sky-sa}}]
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "skycheck-test-cr-{ns}"}}
 """,
-    "builtin-edit": SA + """
+    "builtin-edit": SA
+    + """
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -93,7 +97,8 @@ metadata: {{name: edit-rb, namespace: {ns}}}
 subjects: [{{kind: ServiceAccount, name: sky-sa, namespace: {ns}}}]
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}}
 """,
-    "resource-names-only": SA + """
+    "resource-names-only": SA
+    + """
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
@@ -110,7 +115,8 @@ metadata: {{name: named, namespace: {ns}}}
 subjects: [{{kind: ServiceAccount, name: sky-sa, namespace: {ns}}}]
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: named}}
 """,
-    "pods-star": SA + """
+    "pods-star": SA
+    + """
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
@@ -126,7 +132,8 @@ metadata: {{name: podstar, namespace: {ns}}}
 subjects: [{{kind: ServiceAccount, name: sky-sa, namespace: {ns}}}]
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: podstar}}
 """,
-    "wrong-namespace": SA + """
+    "wrong-namespace": SA
+    + """
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
@@ -142,7 +149,8 @@ metadata: {{name: "elsewhere-{ns}", namespace: kube-public}}
 subjects: [{{kind: ServiceAccount, name: sky-sa, namespace: {ns}}}]
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: elsewhere}}
 """,
-    "cluster-admin": SA + """
+    "cluster-admin": SA
+    + """
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -150,7 +158,8 @@ metadata: {{name: "skycheck-test-admin-{ns}"}}
 subjects: [{{kind: ServiceAccount, name: sky-sa, namespace: {ns}}}]
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}}
 """,
-    "skypilot-system-short-snippet": SA + """
+    "skypilot-system-short-snippet": SA
+    + """
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role

@@ -41,15 +41,27 @@ def system_namespaces(cluster):
 def test_every_decision_equals_kubectl_auth_can_i(cluster, ns, name, capsys):
     cluster.apply(scenario(name, ns))
     code, report = _skycheck_json(
-        ["--kubeconfig", str(cluster.admin_kubeconfig), "--sa", "sky-sa", "-n", ns,
-         "--all-features", "-o", "json"], capsys)
+        [
+            "--kubeconfig",
+            str(cluster.admin_kubeconfig),
+            "--sa",
+            "sky-sa",
+            "-n",
+            ns,
+            "--all-features",
+            "-o",
+            "json",
+        ],
+        capsys,
+    )
     assert report["method"] == "SubjectAccessReview"
     checks = [c for c in report["checks"] if not c["id"].count(".namespace-")]
     assert len(checks) >= 98
 
     def kubectl(check: dict) -> bool:
         return cluster.can_i(
-            check["verb"], _kubectl_resource(check),
+            check["verb"],
+            _kubectl_resource(check),
             namespace=check["namespace"] or None,
             all_namespaces=not check["namespace"],
             subresource=check["subresource"] or None,
@@ -72,8 +84,9 @@ def test_every_decision_equals_kubectl_auth_can_i(cluster, ns, name, capsys):
 def test_cluster_admin_passes_and_nothing_fails_every_check(cluster, ns, capsys):
     cluster.apply(scenario("nothing", ns))
     code, report = _skycheck_json(
-        ["--kubeconfig", str(cluster.admin_kubeconfig), "--sa", "sky-sa", "-n", ns,
-         "-o", "json"], capsys)
+        ["--kubeconfig", str(cluster.admin_kubeconfig), "--sa", "sky-sa", "-n", ns, "-o", "json"],
+        capsys,
+    )
     assert code == 1 and report["verdict"] == "fail"
     core = [c for c in report["checks"] if c["feature"] == "core"]
     assert core and all(c["decision"] == "denied" for c in core)

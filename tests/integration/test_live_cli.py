@@ -69,20 +69,35 @@ def test_caller_check_uses_ssar_and_names_the_caller(cluster, ns, sa_kubeconfig,
 
 
 def test_admin_caller_passes_everything(cluster, capsys):
-    code, report, _ = _json(capsys, ["--kubeconfig", str(cluster.admin_kubeconfig),
-                                     "--all-features", "-o", "json"])
+    code, report, _ = _json(
+        capsys, ["--kubeconfig", str(cluster.admin_kubeconfig), "--all-features", "-o", "json"]
+    )
     assert code == 0 and all(c["decision"] == "allowed" for c in report["checks"])
 
 
 def test_namespace_admin_falls_back_to_local_sar_and_impersonation(
-        cluster, ns, user_kubeconfig, capsys):
+    cluster, ns, user_kubeconfig, capsys
+):
     # The built-in admin role grants localsubjectaccessreviews and impersonation of the
     # namespace's service accounts: namespaced checks go through LocalSubjectAccessReview,
     # cluster-scoped ones through impersonation, and every answer is still exact.
     cluster.apply(scenario("docs", ns))
     cluster.apply(NAMESPACE_ADMIN.format(ns=ns))
-    code, report, err = _json(capsys, ["--kubeconfig", str(user_kubeconfig("bob")),
-                                       "--sa", "sky-sa", "-n", ns, "-f", "core", "-o", "json"])
+    code, report, err = _json(
+        capsys,
+        [
+            "--kubeconfig",
+            str(user_kubeconfig("bob")),
+            "--sa",
+            "sky-sa",
+            "-n",
+            ns,
+            "-f",
+            "core",
+            "-o",
+            "json",
+        ],
+    )
     assert "subjectaccessreviews" in err
     assert report["method"] == "Impersonation"
     assert all(c["decision"] == "allowed" for c in report["checks"])
@@ -92,8 +107,21 @@ def test_namespace_admin_falls_back_to_local_sar_and_impersonation(
 def test_local_sar_alone_leaves_cluster_checks_unknown(cluster, ns, user_kubeconfig, capsys):
     cluster.apply(scenario("docs", ns))
     cluster.apply(LOCAL_REVIEWER.format(ns=ns))
-    code, report, _ = _json(capsys, ["--kubeconfig", str(user_kubeconfig("bob")),
-                                     "--sa", "sky-sa", "-n", ns, "-f", "core", "-o", "json"])
+    code, report, _ = _json(
+        capsys,
+        [
+            "--kubeconfig",
+            str(user_kubeconfig("bob")),
+            "--sa",
+            "sky-sa",
+            "-n",
+            ns,
+            "-f",
+            "core",
+            "-o",
+            "json",
+        ],
+    )
     assert report["method"] == "LocalSubjectAccessReview"
     namespaced = [c for c in report["checks"] if c["namespace"]]
     assert namespaced and all(c["decision"] == "allowed" for c in namespaced)
@@ -107,8 +135,19 @@ def test_impersonation_is_the_last_fallback(cluster, ns, user_kubeconfig, capsys
     cluster.apply(scenario("docs", ns))
     cluster.apply(IMPERSONATOR.format(ns=ns))
     try:
-        code, report, _ = _json(capsys, ["--kubeconfig", str(user_kubeconfig("alice")),
-                                         "--sa", "sky-sa", "-n", ns, "-o", "json"])
+        code, report, _ = _json(
+            capsys,
+            [
+                "--kubeconfig",
+                str(user_kubeconfig("alice")),
+                "--sa",
+                "sky-sa",
+                "-n",
+                ns,
+                "-o",
+                "json",
+            ],
+        )
     finally:
         cluster.delete(IMPERSONATOR.format(ns=ns))
     assert report["method"] == "Impersonation"
@@ -116,8 +155,9 @@ def test_impersonation_is_the_last_fallback(cluster, ns, user_kubeconfig, capsys
 
 
 def test_not_allowed_to_ask_exits_3_naming_the_permission(cluster, ns, user_kubeconfig, capsys):
-    code, report, err = _json(capsys, ["--kubeconfig", str(user_kubeconfig("bob")),
-                                       "--sa", "sky-sa", "-n", ns])
+    code, report, err = _json(
+        capsys, ["--kubeconfig", str(user_kubeconfig("bob")), "--sa", "sky-sa", "-n", ns]
+    )
     assert code == 3 and report is None
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("skycheck: error:")
@@ -131,9 +171,9 @@ def test_unreachable_server_exits_3_with_one_line(tmp_path, capsys):
         "clusters: [{name: dead, cluster: {server: 'https://127.0.0.1:9', "
         "insecure-skip-tls-verify: true}}]\n"
         "users: [{name: u, user: {token: canary-token-1234567890}}]\n"
-        "contexts: [{name: dead, context: {cluster: dead, user: u}}]\n")
-    code = run(["--kubeconfig", str(kubeconfig), "--sa", "x", "-n", "default",
-                "--timeout", "5"])
+        "contexts: [{name: dead, context: {cluster: dead, user: u}}]\n"
+    )
+    code = run(["--kubeconfig", str(kubeconfig), "--sa", "x", "-n", "default", "--timeout", "5"])
     err = capsys.readouterr().err
     assert code == 3
     assert "connection refused" in err and "canary-token" not in err
@@ -144,15 +184,38 @@ def test_missing_skypilot_system_fails_object_store_unless_creatable(cluster, ns
     cluster.apply(scenario("docs", ns))
     cluster.delete_namespace("skypilot-system", wait=True)
     try:
-        code, report, _ = _json(capsys, ["--kubeconfig", str(cluster.admin_kubeconfig),
-                                         "--sa", "sky-sa", "-n", ns, "-f",
-                                         "object-store-mounting", "-o", "json"])
+        code, report, _ = _json(
+            capsys,
+            [
+                "--kubeconfig",
+                str(cluster.admin_kubeconfig),
+                "--sa",
+                "sky-sa",
+                "-n",
+                ns,
+                "-f",
+                "object-store-mounting",
+                "-o",
+                "json",
+            ],
+        )
         pre = [c for c in report["checks"] if ".namespace-skypilot-system" in c["id"]]
         assert len(pre) == 1 and pre[0]["decision"] == "denied"
         assert code == 1
         # The admin may create namespaces: the missing namespace is not a failure for it.
-        code, report, _ = _json(capsys, ["--kubeconfig", str(cluster.admin_kubeconfig),
-                                         "-n", ns, "-f", "object-store-mounting", "-o", "json"])
+        code, report, _ = _json(
+            capsys,
+            [
+                "--kubeconfig",
+                str(cluster.admin_kubeconfig),
+                "-n",
+                ns,
+                "-f",
+                "object-store-mounting",
+                "-o",
+                "json",
+            ],
+        )
         pre = [c for c in report["checks"] if ".namespace-skypilot-system" in c["id"]]
         assert pre[0]["decision"] == "allowed" and code == 0
     finally:
@@ -160,8 +223,19 @@ def test_missing_skypilot_system_fails_object_store_unless_creatable(cluster, ns
 
 
 def test_missing_service_account_and_namespace_are_warned(cluster, capsys):
-    code, _, err = _json(capsys, ["--kubeconfig", str(cluster.admin_kubeconfig),
-                                  "--sa", "ghost", "-n", "no-such-ns", "-o", "json"])
+    code, _, err = _json(
+        capsys,
+        [
+            "--kubeconfig",
+            str(cluster.admin_kubeconfig),
+            "--sa",
+            "ghost",
+            "-n",
+            "no-such-ns",
+            "-o",
+            "json",
+        ],
+    )
     assert "namespace no-such-ns does not exist" in err
     assert "service account ghost does not exist" in err
     assert code == 1
@@ -171,8 +245,20 @@ def test_missing_service_account_and_namespace_are_warned(cluster, capsys):
 def test_every_output_format_renders_a_live_report(cluster, ns, fmt, tmp_path, capsys):
     cluster.apply(scenario("nothing", ns))
     out = tmp_path / f"report.{fmt}"
-    code = run(["--kubeconfig", str(cluster.admin_kubeconfig), "--sa", "sky-sa", "-n", ns,
-                "-o", fmt, "--output-file", str(out)])
+    code = run(
+        [
+            "--kubeconfig",
+            str(cluster.admin_kubeconfig),
+            "--sa",
+            "sky-sa",
+            "-n",
+            ns,
+            "-o",
+            fmt,
+            "--output-file",
+            str(out),
+        ]
+    )
     assert code == 1
     assert out.read_text().strip()
     assert capsys.readouterr().out == ""
@@ -180,8 +266,14 @@ def test_every_output_format_renders_a_live_report(cluster, ns, fmt, tmp_path, c
 
 def test_usage_errors_exit_2(cluster, capsys):
     k = str(cluster.admin_kubeconfig)
-    for args in (["--sa", "a", "--as", "b"], ["-o", "xml"], ["--fail-on", "sometimes"],
-                 ["-f", "no-such-feature"], ["--context", "nope"], ["--no-such-flag"]):
+    for args in (
+        ["--sa", "a", "--as", "b"],
+        ["-o", "xml"],
+        ["--fail-on", "sometimes"],
+        ["-f", "no-such-feature"],
+        ["--context", "nope"],
+        ["--no-such-flag"],
+    ):
         assert run(["--kubeconfig", k, *args]) == 2, args
         err = capsys.readouterr().err
         assert err.startswith("skycheck: error:") and len(err.strip().splitlines()) == 1, err
@@ -190,17 +282,46 @@ def test_usage_errors_exit_2(cluster, capsys):
 def test_fix_file_is_written_only_when_something_is_missing(cluster, ns, tmp_path, capsys):
     cluster.apply(scenario("docs", ns))
     fix = tmp_path / "fix.yaml"
-    assert run(["--kubeconfig", str(cluster.admin_kubeconfig), "--sa", "sky-sa", "-n", ns,
-                "--fix", str(fix)]) == 0
+    assert (
+        run(
+            [
+                "--kubeconfig",
+                str(cluster.admin_kubeconfig),
+                "--sa",
+                "sky-sa",
+                "-n",
+                ns,
+                "--fix",
+                str(fix),
+            ]
+        )
+        == 0
+    )
     assert not fix.exists()
-    assert run(["--kubeconfig", str(cluster.admin_kubeconfig), "--sa", "sky-sa", "-n", ns,
-                "--all-features", "--fix", str(fix)]) == 1
+    assert (
+        run(
+            [
+                "--kubeconfig",
+                str(cluster.admin_kubeconfig),
+                "--sa",
+                "sky-sa",
+                "-n",
+                ns,
+                "--all-features",
+                "--fix",
+                str(fix),
+            ]
+        )
+        == 1
+    )
     assert "kind: Role" in fix.read_text()
     capsys.readouterr()
 
 
 def test_sa_in_other_namespace_form(cluster, ns, capsys):
     cluster.apply(scenario("docs", ns))
-    code, report, _ = _json(capsys, ["--kubeconfig", str(cluster.admin_kubeconfig),
-                                     "--sa", f"{ns}:sky-sa", "-o", "json"])
+    code, report, _ = _json(
+        capsys,
+        ["--kubeconfig", str(cluster.admin_kubeconfig), "--sa", f"{ns}:sky-sa", "-o", "json"],
+    )
     assert report["subject"]["namespace"] == ns and report["namespace"] == ns and code == 0

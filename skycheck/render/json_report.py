@@ -1,0 +1,98 @@
+"""The JSON report (``-o json``): the machine contract of DESIGN.md section 3.
+
+``report_to_dict`` builds the single-report document, schemaVersion 1, with
+the contract's keys in the contract's order. Per check it adds ``ruleId``,
+``why``, ``breaks``, ``source`` and ``evaluationError`` ("" when there was
+none); at the top level it adds ``failOn`` (the verdict depends on it) and
+``notes``. The contract says "at least", so these additions keep
+schemaVersion 1; ``report.schema.json`` beside this file describes the whole
+document and the tests validate real output against it.
+
+Several reports (a list, e.g. several contexts) give
+``{"schemaVersion": 1, "verdict": <worst>, "reports": [<single form>, ...]}``;
+a lone Report keeps the single form. Checks are sorted (see ``_common``),
+so the output is byte-for-byte deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from skycheck.models import SCHEMA_VERSION, Finding, Report, worst
+from skycheck.render._common import RenderOptions, Reports, finish, normalize, sorted_findings
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of this document (``report.schema.json``, shipped in the wheel)."""
+    text = resources.files("skycheck.render").joinpath("report.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _check(f: Finding) -> dict[str, Any]:
+    r = f.requirement
+    return {
+        "id": r.id,
+        "feature": r.feature,
+        "required": r.required,
+        "verb": r.verb,
+        "group": r.group,
+        "resource": r.resource,
+        "subresource": r.subresource,
+        "namespace": r.namespace,
+        "name": r.name,
+        "decision": f.decision.value,
+        "reason": f.reason,
+        "ruleId": r.rule_id,
+        "why": r.why,
+        "breaks": r.breaks,
+        "source": r.source,
+        "evaluationError": f.evaluation_error,
+    }
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """One report as the schemaVersion 1 document (plain JSON types only)."""
+    s = report.subject
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "verdict": report.verdict.value,
+        "mode": report.mode,
+        "method": report.method.value,
+        "context": report.context,
+        "namespace": report.namespace,
+        "subject": {
+            "kind": s.kind,
+            "name": s.name,
+            "namespace": s.namespace,
+            "username": s.username,
+            "groups": sorted(s.groups),
+        },
+        "features": [
+            {"name": fs.name, "required": fs.required, "status": fs.status.value}
+            for fs in report.feature_statuses()
+        ],
+        "checks": [_check(f) for f in sorted_findings(report)],
+        "warnings": list(report.warnings),
+        "fix": report.fix,
+        "failOn": report.fail_on.value,
+        "notes": list(report.notes),
+    }
+
+
+def reports_to_dict(reports: Reports) -> dict[str, Any]:
+    """The single form for a Report, the multi form for a list of them."""
+    items, multi = normalize(reports)
+    if not multi:
+        return report_to_dict(items[0])
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "verdict": worst([r.verdict for r in items]).value,
+        "reports": [report_to_dict(r) for r in items],
+    }
+
+
+def render_json(reports: Reports, options: RenderOptions | None = None) -> str:
+    return finish(json.dumps(reports_to_dict(reports), indent=2, sort_keys=False))

@@ -1,0 +1,232 @@
+"""SARIF 2.1.0 (``-o sarif``) for GitHub code scanning and other SARIF viewers.
+
+One run, always, even for several reports (contexts): the run is one
+skycheck invocation. GitHub code scanning rejects uploads that hold several
+runs of the same tool and category (since mid-2025), and a single run keeps
+the uploader's ``category`` in charge. Each report is one entry of
+``run.invocations`` (its context, subject and verdict in ``properties``, its
+warnings as ``toolExecutionNotifications``); results carry their report's
+context in ``properties`` and in their fingerprint, so alerts stay distinct.
+
+``tool.driver.rules`` is the catalogue: one rule per catalogue rule of the
+checked features, sorted by id (short description = why it is needed; full
+description = why plus the verbs and scope; help = what breaks and the
+source; tagged with its feature). Rule data comes from the bound
+requirements, which carry the catalogue's text.
+
+One result per denied or undecided check: ``ruleId`` is the catalogue rule
+id, ``level`` is ``error`` when the check gates the verdict (by default: a
+required feature) and ``warning`` otherwise. Undecided checks keep
+``kind: fail`` (the default): SARIF's ``open`` kind would force level
+``none`` and hide a check we could not make, and we fail closed.
+
+Code scanning needs a physical location to accept a result, so each points
+at its rules file ``rules/<feature>.yaml``, line 1, plus a logical location
+naming the namespace (or the cluster) and the subject.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from skycheck import __version__
+from skycheck.models import Decision, Finding, Report, Requirement
+from skycheck.render._common import (
+    RenderOptions,
+    Reports,
+    finish,
+    gates,
+    normalize,
+    report_labels,
+    sorted_findings,
+    subject_label,
+    verb_rank,
+)
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_VERSION = "2.1.0"
+FINGERPRINT_KEY = "skycheckCheck/v1"
+
+
+def _rules_file(feature: str) -> str:
+    # The catalogue enforces that rules/<feature>.yaml declares <feature> (Feature.source_file).
+    return f"rules/{feature}.yaml"
+
+
+def _scope_text(report: Report, req: Requirement) -> str:
+    """Where a rule applies, independent of the namespace a particular run checked."""
+    if not req.namespace:
+        return "cluster scope"
+    if req.namespace == report.namespace:
+        return "the SkyPilot namespace (-n)"
+    return f"namespace {req.namespace}"
+
+
+def _resource(req: Requirement) -> str:
+    res = req.resource_path
+    if req.group:
+        res += f" (API group {req.group})"
+    if req.name:
+        res += f" named {req.name}"
+    return res
+
+
+def rule_name(rule_id: str) -> str:
+    """A readable name, distinct from the opaque id: core.pods-exec -> CorePodsExec."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", rule_id) if part)
+
+
+def _rule(req: Requirement, scope: str, verbs: list[str], error: bool) -> dict[str, Any]:
+    verb_text = ", ".join(sorted(verbs, key=verb_rank))
+    return {
+        "id": req.rule_id,
+        "name": rule_name(req.rule_id),
+        "shortDescription": {"text": req.why},
+        "fullDescription": {"text": f"{req.why} Needs {verb_text} on {_resource(req)} in {scope}."},
+        "help": {
+            "text": f"What breaks without it: {req.breaks}\nSource: {req.source}",
+            "markdown": f"**What breaks without it:** {req.breaks}\n\n**Source:** {req.source}",
+        },
+        "defaultConfiguration": {"level": "error" if error else "warning"},
+        "properties": {
+            "tags": ["kubernetes", "rbac", "skypilot", req.feature],
+            "feature": req.feature,
+        },
+    }
+
+
+def _rules(reports: tuple[Report, ...]) -> list[dict[str, Any]]:
+    first: dict[str, Requirement] = {}
+    scope: dict[str, str] = {}
+    verbs: dict[str, list[str]] = {}
+    required: dict[str, bool] = {}
+    for report in reports:
+        for f in sorted_findings(report):
+            r = f.requirement
+            if r.rule_id not in first:
+                first[r.rule_id] = r
+                scope[r.rule_id] = _scope_text(report, r)
+            if r.verb not in verbs.setdefault(r.rule_id, []):
+                verbs[r.rule_id].append(r.verb)
+            required[r.rule_id] = required.get(r.rule_id, False) or r.required
+    return [_rule(first[i], scope[i], verbs[i], required[i]) for i in sorted(first)]
+
+
+def _fingerprint(report: Report, req: Requirement) -> str:
+    key = "\x1f".join(
+        (report.context or "", report.subject.username, req.id, req.namespace, req.name)
+    )
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _message(report: Report, f: Finding, label: str | None) -> str:
+    r = f.requirement
+    who = subject_label(report.subject)
+    where = f"in namespace {r.namespace}" if r.namespace else "cluster-wide"
+    what = f"{r.verb} {_resource(r)} {where}"
+    ctx = f" (context {label})" if label else ""
+    optional = "" if r.required else f" Feature {r.feature} is optional."
+    if f.decision is Decision.DENIED:
+        text = f"{who} cannot {what}{ctx}. {r.why} Breaks: {r.breaks}{optional}"
+    else:
+        error = f.evaluation_error or f.reason or "no reason given"
+        text = f"Could not check whether {who} can {what}{ctx}: {error}. {r.why}{optional}"
+    return text
+
+
+def _result(
+    report: Report, f: Finding, rule_index: dict[str, int], label: str | None
+) -> dict[str, Any]:
+    r = f.requirement
+    where = label or report.context or "(current context)"
+    logical = f"{where}/{r.namespace or '(cluster)'}/{report.subject.username}"
+    return {
+        "ruleId": r.rule_id,
+        "ruleIndex": rule_index[r.rule_id],
+        "level": "error" if gates(report, f) else "warning",
+        "message": {"text": _message(report, f, label)},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": _rules_file(r.feature)},
+                    "region": {"startLine": 1},
+                },
+                "logicalLocations": [
+                    {
+                        "name": r.namespace or "(cluster)",
+                        "fullyQualifiedName": logical,
+                        "kind": "namespace" if r.namespace else "resource",
+                    }
+                ],
+            }
+        ],
+        "partialFingerprints": {FINGERPRINT_KEY: _fingerprint(report, r)},
+        "properties": {
+            "checkId": r.id,
+            "feature": r.feature,
+            "required": r.required,
+            "decision": f.decision.value,
+            "verb": r.verb,
+            "group": r.group,
+            "resource": r.resource,
+            "subresource": r.subresource,
+            "namespace": r.namespace,
+            "name": r.name,
+            "context": report.context,
+            "subject": report.subject.username,
+        },
+    }
+
+
+def _invocation(report: Report, label: str) -> dict[str, Any]:
+    return {
+        "executionSuccessful": True,
+        "toolExecutionNotifications": [
+            {"level": "warning", "message": {"text": w}} for w in report.warnings
+        ],
+        "properties": {
+            "label": label,
+            "context": report.context,
+            "namespace": report.namespace,
+            "subject": report.subject.username,
+            "subjectKind": report.subject.kind,
+            "mode": report.mode,
+            "method": report.method.value,
+            "failOn": report.fail_on.value,
+            "verdict": report.verdict.value,
+        },
+    }
+
+
+def report_to_sarif(reports: Reports) -> dict[str, Any]:
+    items, multi = normalize(reports)
+    labels = report_labels(items)
+    rules = _rules(items)
+    rule_index = {rule["id"]: i for i, rule in enumerate(rules)}
+    results = [
+        _result(report, f, rule_index, label if multi else None)
+        for label, report in zip(labels, items, strict=True)
+        for f in sorted_findings(report)
+        if f.decision is not Decision.ALLOWED
+    ]
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "skycheck",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "rules": rules,
+            }
+        },
+        "invocations": [_invocation(r, label) for label, r in zip(labels, items, strict=True)],
+        "results": results,
+        "columnKind": "unicodeCodePoints",
+    }
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
+
+
+def render_sarif(reports: Reports, options: RenderOptions | None = None) -> str:
+    return finish(json.dumps(report_to_sarif(reports), indent=2, sort_keys=False))

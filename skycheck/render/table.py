@@ -1,0 +1,216 @@
+"""The human report (``-o table``, the default), drawn with rich.
+
+Layout, top to bottom:
+
+- a header: verdict, subject, context, namespace, method (and mode), fail-on,
+  and the check counts;
+- per feature, in catalogue order, a summary line (status, required or
+  optional, counts); for a feature that did not pass, one row per catalogue
+  rule: denied rules first, each with the verbs it lacks, why SkyPilot needs
+  it and what breaks; then undecided rules with the error; then granted rules,
+  one short line each. Verbs are collapsed per rule, so the ~98 checks of the
+  full catalogue stay at about 30 rows;
+- notes, warnings, and, when a fix manifest was generated, the command that
+  applies it.
+
+Several reports: one summary line per report, then each report's details.
+Colour only when asked; without it the output is plain text with no escape
+codes and no trailing spaces, which is what the golden files hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from io import StringIO
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from skycheck.models import Decision, Report, Verdict, worst
+from skycheck.render._common import (
+    RenderOptions,
+    Reports,
+    RuleGroup,
+    clean,
+    count,
+    finish,
+    fix_hint,
+    group_by_rule,
+    normalize,
+    problems_first,
+    report_labels,
+    resource_text,
+    sorted_findings,
+    subject_label,
+)
+
+_VERDICT_STYLE = {
+    Verdict.PASS: "bold green",
+    Verdict.FAIL: "bold red",
+    Verdict.UNKNOWN: "bold yellow",
+}
+_MARKER = {Decision.DENIED: "MISSING", Decision.UNKNOWN: "UNKNOWN", Decision.ALLOWED: "ok"}
+_MARKER_STYLE = {Decision.DENIED: "red", Decision.UNKNOWN: "yellow", Decision.ALLOWED: "green"}
+
+
+def _counts_text(denied: int, unknown: int, total: int) -> str:
+    if not denied and not unknown:
+        return f"all {total} checks granted"
+    parts = [f"{denied} denied"]
+    if unknown:
+        parts.append(f"{unknown} unknown")
+    return f"{', '.join(parts)} of {total} checks"
+
+
+def _header(report: Report) -> Text:
+    c = count(report.findings)
+    v = report.verdict
+    text = Text("skycheck ")
+    text.append(v.value.upper(), style=_VERDICT_STYLE[v])
+    text.append(f"  {clean(subject_label(report.subject))}", style="bold")
+    text.append(f"\n  context {clean(report.context or '(none)')}")
+    text.append(f"  namespace {clean(report.namespace or '(cluster scope)')}")
+    text.append(f"  method {report.method.value} ({report.mode})")
+    text.append(f"  fail-on {report.fail_on.value}")
+    text.append(f"\n  {_counts_text(c.denied, c.unknown, c.total)}")
+    return text
+
+
+def _kv(key: str, value: str) -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, style="dim")
+    grid.add_column(overflow="fold")
+    grid.add_row(key, clean(value))
+    return grid
+
+
+def _rule_row(group: RuleGroup) -> tuple[Text, RenderableType]:
+    d = group.worst
+    marker = Text(_MARKER[d], style=_MARKER_STYLE[d])
+    head = Text(clean(resource_text(group.first)) + ": ")
+    if d is Decision.ALLOWED:
+        head.append(", ".join(group.verbs(Decision.ALLOWED)))
+        head.stylize("dim")
+        return marker, head
+    denied, unknown = group.verbs(Decision.DENIED), group.verbs(Decision.UNKNOWN)
+    if denied:
+        head.append(", ".join(denied), style="bold")
+    if unknown:
+        head.append(("; " if denied else "") + "could not check " + ", ".join(unknown))
+    granted = group.verbs(Decision.ALLOWED)
+    if granted:
+        head.append(f" (granted: {', '.join(granted)})", style="dim")
+    lines: list[RenderableType] = [head]
+    if denied:
+        lines.append(_kv("why   ", group.first.why))
+        lines.append(_kv("breaks", group.first.breaks))
+    for err in group.errors:
+        lines.append(_kv("error ", err))
+    return marker, Group(*lines)
+
+
+def _feature(report: Report, name: str, required: bool, status: Verdict) -> list[RenderableType]:
+    """The feature's summary line, then (unless it passed) one row per rule, problems first."""
+    findings = [f for f in sorted_findings(report) if f.requirement.feature == name]
+    c = count(findings)
+    line = Text()
+    line.append(name, style="bold")
+    line.append("  required  " if required else "  optional  ")
+    line.append(status.value.upper(), style=_VERDICT_STYLE[status])
+    line.append(f"  {_counts_text(c.denied, c.unknown, c.total)}")
+    if status is Verdict.PASS:
+        return [line]
+    grid = Table.grid(padding=(0, 2), pad_edge=True)
+    grid.add_column(no_wrap=True, min_width=7)
+    grid.add_column(overflow="fold")
+    for group in problems_first(group_by_rule(findings)):
+        grid.add_row(*_rule_row(group))
+    return [line, grid]
+
+
+def _details(report: Report, options: RenderOptions, multi: bool) -> list[RenderableType]:
+    """Header, features, notes, warnings, fix hint; a blank line between blocks."""
+    blocks: list[list[RenderableType]] = [[_header(report)]]
+    features: list[RenderableType] = []
+    for fs in report.feature_statuses():
+        lines = _feature(report, fs.name, fs.required, fs.status)
+        if len(lines) > 1 and features:  # set a detailed feature apart from the one above
+            blocks.append(features)
+            features = []
+        features += lines
+        if len(lines) > 1:
+            blocks.append(features)
+            features = []
+    if features:
+        blocks.append(features)
+    if report.notes:
+        blocks.append(
+            [Text("Notes:", style="bold"), *(Text(f"  - {clean(n)}") for n in report.notes)]
+        )
+    if report.warnings:
+        warnings = (Text(f"  - {clean(w)}") for w in report.warnings)
+        blocks.append([Text("Warnings:", style="bold yellow"), *warnings])
+    if report.fix:
+        hint = fix_hint(options.fix_path, report.context if multi else None)
+        blocks.append([Text(clean(hint))])
+    out: list[RenderableType] = []
+    for i, block in enumerate(blocks):
+        if i:
+            out.append(Text(""))
+        out += block
+    return out
+
+
+def _overview(reports: Sequence[Report]) -> list[RenderableType]:
+    v = worst([r.verdict for r in reports])
+    title = Text("skycheck ")
+    title.append(v.value.upper(), style=_VERDICT_STYLE[v])
+    title.append(f"  {len(reports)} reports")
+    out: list[RenderableType] = [title]
+    labels = [clean(label) for label in report_labels(reports)]
+    pad = max(len(label) for label in labels)
+    for label, r in zip(labels, reports, strict=True):
+        c = count(r.findings)
+        line = Text("  ")
+        line.append(f"{r.verdict.value.upper():<7}", style=_VERDICT_STYLE[r.verdict])
+        line.append(
+            f"  {label:<{pad}}  {clean(subject_label(r.subject))}, namespace {clean(r.namespace)}"
+        )
+        line.append(f": {_counts_text(c.denied, c.unknown, c.total)}")
+        out.append(line)
+    return out
+
+
+def _console(options: RenderOptions, buffer: StringIO) -> Console:
+    return Console(
+        file=buffer,
+        width=options.width,
+        color_system="standard" if options.color else None,
+        force_terminal=options.color,
+        force_interactive=False,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=False,
+        legacy_windows=False,
+        _environ={},  # COLUMNS, NO_COLOR, FORCE_COLOR: the CLI decides, not the environment
+    )
+
+
+def render_table(reports: Reports, options: RenderOptions | None = None) -> str:
+    options = options or RenderOptions()
+    items, multi = normalize(reports)
+    buffer = StringIO()
+    console = _console(options, buffer)
+    if multi:
+        for renderable in _overview(items):
+            console.print(renderable)
+    for r in items:
+        if multi:
+            console.print(Text(""))
+            console.print(Text("-" * min(options.width, 80), style="dim"))
+        for renderable in _details(r, options, multi):
+            console.print(renderable)
+    lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
+    return finish("\n".join(lines))
