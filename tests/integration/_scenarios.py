@@ -68,7 +68,8 @@ rules:
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata: {{name: group-rb, namespace: {ns}}}
-subjects: [{{kind: Group, name: "system:serviceaccounts:{ns}", apiGroup: rbac.authorization.k8s.io}}]
+subjects:
+- {{kind: Group, name: "system:serviceaccounts:{ns}", apiGroup: rbac.authorization.k8s.io}}
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: group-role}}
 """,
     "rolebinding-to-clusterrole": SA
