@@ -1,0 +1,76 @@
+"""Synthetic RBAC for the offline benchmark: many subjects, one checked account.
+
+``write_synthetic(path, n)`` writes ``n`` RBAC objects: Roles and RoleBindings
+for thousands of unrelated service accounts across 50 namespaces, a few
+ClusterRoles and ClusterRoleBindings, and the SkyPilot docs' grants for
+``team-0/sky-sa`` (plus extra bindings to it, growing with ``n``) so the
+checked subject has work to do. Returns the number of bindings bound to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROLE = """apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: role-{i}, namespace: team-{ns}}}
+rules:
+- apiGroups: [""]
+  resources: [pods, services]
+  verbs: [get, list, watch]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get]
+"""
+BINDING = """apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: rb-{i}, namespace: team-{ns}}}
+subjects:
+- {{kind: ServiceAccount, name: user-{i}, namespace: team-{ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: role-{i}}}
+"""
+CLUSTER_ROLE = """apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: cr-{i}}}
+rules:
+- apiGroups: [""]
+  resources: [nodes]
+  verbs: [get]
+"""
+CLUSTER_BINDING = """apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: crb-{i}}}
+subjects:
+- {{kind: User, name: person-{i}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cr-{i}}}
+"""
+SKY_BINDING = """apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: sky-extra-{i}, namespace: team-0}}
+subjects:
+- {{kind: ServiceAccount, name: sky-sa, namespace: team-0}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: role-{j}}}
+"""
+
+
+def write_synthetic(path: Path, n: int) -> int:
+    docs_sa = (
+        (Path(__file__).resolve().parent.parent / "tests" / "manifests" / "create-sky-sa.yaml")
+        .read_text()
+        .replace("namespace: default", "namespace: team-0")
+    )
+    bound_extra = max(1, n // 1000)  # the subject's own bindings grow with the cluster
+    parts = [docs_sa]
+    count = docs_sa.count("\nkind: ") + docs_sa.startswith("kind: ")
+    i = 0
+    while count < n - 2 * bound_extra:
+        if i % 50 == 49:
+            parts += [CLUSTER_ROLE.format(i=i), CLUSTER_BINDING.format(i=i)]
+        else:
+            parts += [ROLE.format(i=i, ns=i % 50), BINDING.format(i=i, ns=i % 50)]
+        count += 2
+        i += 1
+    for k in range(bound_extra):
+        parts.append(SKY_BINDING.format(i=k, j=k * 50))  # roles in team-0
+    path.write_text("\n---\n".join(parts))
+    return bound_extra + 4  # the docs manifest binds sky-sa four times
