@@ -234,8 +234,11 @@ def manifest_command(
         features = ("core",)
     subject = service_account(sa, namespace)
     reqs = bind(catalogue, subject.namespace or namespace, features, features)
+    from skycheck.fixit import CREATABLE_NAMESPACES
+
     fixed = sorted(
         {r.namespace for r in catalogue.rules if r.feature in features and r.scope.value == "fixed"}
+        & CREATABLE_NAMESPACES
     )
     header = (
         f"# SkyPilot service account {subject.namespace}/{subject.name}, made by skycheck.\n"

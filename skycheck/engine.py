@@ -70,7 +70,10 @@ def _missing_namespace_findings(
         if feature.name not in plan.features:
             continue
         for ns in sorted({r.namespace for r in feature.rules if r.scope is Scope.FIXED}):
-            if exists.get(ns) is False:
+            # Live, a namespace we could not look up is a precondition we could not
+            # check: fail closed. Offline, namespaces are outside the manifests' say.
+            unknown_live = exists.get(ns, False) is None and reviewer.mode == "live"
+            if exists.get(ns) is False or unknown_live:
                 extra.append(
                     namespace_requirement(feature.name, ns, feature.name in plan.required_features)
                 )

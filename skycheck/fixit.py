@@ -18,6 +18,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from skycheck.models import Decision, FailOn, Report, Requirement, Subject
 
@@ -47,6 +48,28 @@ def object_name(subject: Subject) -> str:
         base = f"skycheck-{subject.username}"
     name = re.sub(r"[^a-z0-9.-]+", "-", base.lower()).strip("-.")
     return name[:253] or "skycheck"
+
+
+# Namespaces SkyPilot owns and a fix may create. ingress-nginx belongs to the ingress
+# controller's installation: when it is missing, the fix is to install the controller.
+CREATABLE_NAMESPACES = frozenset({"skypilot-system"})
+
+
+def fix_path_for(path: str, context: str | None) -> str:
+    """Where the fix for ``context`` goes: PATH, or PATH with the context in its name."""
+    if not context:
+        return path
+    p = Path(path)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", context).strip("-") or "context"
+    return str(p.with_name(f"{p.stem}.{safe}{p.suffix}"))
+
+
+_NAMESPACE_DOC = re.compile(r'^kind: Namespace\nmetadata:\n  name: "([^"]+)"', re.M)
+
+
+def fix_namespaces(fix_text: str) -> tuple[str, ...]:
+    """Names of the Namespace objects in a fix manifest."""
+    return tuple(_NAMESPACE_DOC.findall(fix_text))
 
 
 def _namespace_precondition(req: Requirement) -> str | None:
@@ -197,7 +220,8 @@ def build_manifest(
     for req in requirements:
         ns = _namespace_precondition(req)
         if ns is not None:
-            namespaces.add(ns)  # a Namespace object, not a right to create namespaces
+            if ns in CREATABLE_NAMESPACES:
+                namespaces.add(ns)  # a Namespace object, not a right to create namespaces
         else:
             grants[req.namespace].append(req)
     if not grants and not namespaces and not include_service_account:
@@ -214,8 +238,10 @@ def build_manifest(
         docs.append(_role("Role", name, ns, compact(grants[ns])))
         docs.append(_binding("RoleBinding", "Role", name, ns, subject))
     head = header or (
-        f"# Made by skycheck for {subject.username}. Grants only what was missing;\n"
-        "# apply as an identity that holds these permissions (or has escalate and bind).\n"
+        f"# Made by skycheck for {subject.username}. Grants only what was missing.\n"
+        "# Apply with kubectl auth reconcile -f FILE (it adds to roles an earlier fix made;\n"
+        "# kubectl apply would replace them), as an identity that holds these permissions\n"
+        "# (or has escalate and bind). Create any Namespace below first.\n"
     )
     return head + "---\n" + "---\n".join(docs)
 

@@ -181,19 +181,32 @@ def problems_first(groups: Sequence[RuleGroup]) -> tuple[RuleGroup, ...]:
     return tuple(sorted(groups, key=lambda g: _PROBLEM_RANK[g.worst]))
 
 
-def fix_command(fix_path: str | None, context: str | None = None) -> str:
-    """The one command that applies the generated manifest."""
-    path = fix_path or "PATH"
+def fix_command(
+    fix_path: str | None, context: str | None = None, fix_text: str | None = None
+) -> str:
+    """The command that applies the generated manifest.
+
+    ``kubectl auth reconcile`` adds rules to a Role that an earlier fix made;
+    ``kubectl apply`` would replace them (fix objects are named after the
+    subject). reconcile skips Namespace objects, so those are created first.
+    With several contexts each context's fix has a file of its own.
+    """
+    from skycheck.fixit import fix_namespaces, fix_path_for
+
+    path = fix_path_for(fix_path, context) if fix_path else "PATH"
     ctx = f" --context {context}" if context else ""
-    return f"kubectl{ctx} apply -f {path}"
+    create = "".join(
+        f"kubectl{ctx} create namespace {ns} && " for ns in fix_namespaces(fix_text or "")
+    )
+    return f"{create}kubectl{ctx} auth reconcile -f {path}"
 
 
-def fix_hint(fix_path: str | None, context: str | None = None) -> str:
+def fix_hint(fix_path: str | None, context: str | None = None, fix_text: str | None = None) -> str:
     if fix_path:
-        return f"To fix: {fix_command(fix_path, context)}"
+        return f"To fix: {fix_command(fix_path, context, fix_text)}"
     return (
         "To fix: rerun with --fix PATH to write the RBAC manifest, then "
-        f"{fix_command(None, context)}"
+        f"{fix_command(None, context, fix_text)}"
     )
 
 

@@ -101,7 +101,9 @@ def _notice(report: Report, label: str | None, options: RenderOptions, multi: bo
         counts = f"all {c.total} checks granted."
     text = f"{subject_label(report.subject)} in {where}{ctx}: {counts}"
     if report.fix:
-        text += " " + fix_hint(options.fix_path, report.context if multi else None) + "."
+        text += (
+            " " + fix_hint(options.fix_path, report.context if multi else None, report.fix) + "."
+        )
     return command("notice", text, title=title)
 
 

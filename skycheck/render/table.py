@@ -152,7 +152,7 @@ def _details(report: Report, options: RenderOptions, multi: bool) -> list[Render
         warnings = (Text(f"  - {clean(w)}") for w in report.warnings)
         blocks.append([Text("Warnings:", style="bold yellow"), *warnings])
     if report.fix:
-        hint = fix_hint(options.fix_path, report.context if multi else None)
+        hint = fix_hint(options.fix_path, report.context if multi else None, report.fix)
         blocks.append([Text(clean(hint))])
     out: list[RenderableType] = []
     for i, block in enumerate(blocks):

@@ -558,7 +558,7 @@ def test_github_annotations() -> None:
     assert len(errors) == 2 and len(warnings) == 3
     assert any("cannot get%2C create pods/exec -n default::" in line for line in errors)
     assert fail[-1].startswith("::notice title=skycheck FAIL::")
-    assert f"To fix: kubectl apply -f {FIX_PATH}" in fail[-1]
+    assert f"To fix: kubectl auth reconcile -f {FIX_PATH}" in fail[-1]
 
 
 # --- Markdown --------------------------------------------------------------------------------
@@ -591,7 +591,7 @@ def test_markdown_content() -> None:
     text = _render("fail", OutputFormat.MARKDOWN)
     assert "**[FAIL]**" in text
     assert "| `core` | required | `pods/exec -n default` | get, create |" in text
-    assert f"`kubectl apply -f {FIX_PATH}`" in text
+    assert f"`kubectl auth reconcile -f {FIX_PATH}`" in text
     assert "```yaml\n" + FIX_MANIFEST + "```" in text
     assert not re.search(r"[\U0001F300-\U0001FAFF\u2600-\u27BF]", text)  # no emoji
 
@@ -624,7 +624,7 @@ def test_table_missing_first_with_why_and_breaks() -> None:
     assert "  MISSING  pods/exec -n default: get, create" in text
     assert "why    Setup, file sync" in text
     assert "breaks sky launch stops during setup" in text
-    assert lines[-1] == f"To fix: kubectl apply -f {FIX_PATH}"
+    assert lines[-1] == f"To fix: kubectl auth reconcile -f {FIX_PATH}"
     assert "object-store-mounting  optional  FAIL  1 denied of 8 checks" in text
     assert "volumes  optional  PASS  all 6 checks granted" in text
 

@@ -1,0 +1,351 @@
+"""Load the RBAC manifests given to ``--manifests`` (offline mode).
+
+Inputs: files, directories (recursively, ``*.yaml``, ``*.yml`` and ``*.json`` in sorted
+order, as ``kubectl apply -R -f`` takes them) and ``-`` for standard input. Documents may be
+multi-document YAML, JSON, or ``List`` kinds (``items``); empty documents are skipped.
+RBAC objects become :mod:`skycheck.rbac` objects, checked as strictly as the API server
+checks them. Namespaces and ServiceAccounts are remembered so the report can say when the
+checked identity or namespace is not defined; every other kind is ignored.
+
+A malformed document raises :class:`~skycheck.errors.ManifestError` naming the file, the
+document index (0-based, as :mod:`skycheck.yamlio` counts) and the key path, e.g.
+``rbac.yaml: document 2: Role default/sky-sa-role: rules[0].verbs must be a list of strings``.
+
+Parsing: YAML goes through :mod:`skycheck.yamlio` (PyYAML's C parser; YAML 1.1 like the
+``sigs.k8s.io/yaml`` that kubectl uses, so ``on``/``yes`` are booleans as there), JSON
+through the standard library with duplicate keys rejected. This module must not import
+``kubernetes``: offline mode never pays for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from skycheck import rbac, yamlio
+from skycheck.errors import InputError, ManifestError
+
+STDIN = "-"
+EXTENSIONS = (".yaml", ".yml", ".json")
+# A List inside a List inside a List... is legal but never useful; bound the recursion.
+MAX_LIST_DEPTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Manifests:
+    """Everything ``--manifests`` gave us."""
+
+    objects: tuple[rbac.RbacObject, ...]  # in input order; later ones win, as with kubectl
+    namespaces: frozenset[str]  # Namespace objects
+    service_accounts: frozenset[tuple[str, str]]  # (namespace, name) of ServiceAccounts
+    sources: tuple[str, ...]  # files read, in order ("-" for stdin)
+    warnings: tuple[str, ...] = ()
+    ignored: int = 0  # documents of other kinds
+
+
+class _Collector:
+    def __init__(self, default_namespace: str) -> None:
+        self.default_namespace = default_namespace
+        self.objects: list[rbac.RbacObject] = []
+        self.where: dict[tuple[str, str, str], str] = {}
+        self.namespaces: set[str] = set()
+        self.service_accounts: set[tuple[str, str]] = set()
+        self.warnings: list[str] = []
+        self.defaulted: list[str] = []
+        self.ignored = 0
+
+    def add_document(self, doc: Any, source: str, where: str, depth: int = 0) -> None:
+        if doc is None:
+            return
+        if not isinstance(doc, dict):
+            raise ManifestError(
+                source, where, f"expected a Kubernetes object (a mapping), got {_kind_of(doc)}"
+            )
+        api_version = doc.get("apiVersion")
+        kind = doc.get("kind")
+        if not isinstance(kind, str) or not kind:
+            raise ManifestError(source, where, "kind is missing (not a Kubernetes object?)")
+        if not isinstance(api_version, str) or not api_version:
+            raise ManifestError(source, where, f"apiVersion is missing for kind {kind}")
+        if kind.endswith("List") and "items" in doc:
+            self._add_list(doc, kind, source, where, depth)
+            return
+        group, _, version = api_version.rpartition("/")
+        if api_version == rbac.RBAC_GROUP:
+            group, version = api_version, ""
+        if group == rbac.RBAC_GROUP:
+            self._add_rbac(doc, kind, version, source, where)
+        elif api_version == "v1" and kind == "Namespace":
+            self.namespaces.add(_name(doc, source, where, kind))
+        elif api_version == "v1" and kind == "ServiceAccount":
+            name = _name(doc, source, where, kind)
+            self.service_accounts.add(
+                (_namespace(doc, source, where) or self.default_namespace, name)
+            )
+        else:
+            self.ignored += 1
+
+    def _add_list(
+        self, doc: dict[str, Any], kind: str, source: str, where: str, depth: int
+    ) -> None:
+        if depth >= MAX_LIST_DEPTH:
+            raise ManifestError(source, where, f"{kind} nested more than {MAX_LIST_DEPTH} deep")
+        items = doc["items"]
+        if items is None:
+            return
+        if not isinstance(items, list):
+            raise ManifestError(source, where, f"{kind}: items must be a list")
+        # A typed list (RoleList) may omit kind/apiVersion on its items.
+        item_kind = kind[: -len("List")]
+        for i, item in enumerate(items):
+            if isinstance(item, dict) and item_kind and "kind" not in item:
+                item = {"kind": item_kind, "apiVersion": doc.get("apiVersion"), **item}
+            self.add_document(item, source, f"{where}, items[{i}]", depth + 1)
+
+    def _add_rbac(
+        self, doc: dict[str, Any], kind: str, version: str, source: str, where: str
+    ) -> None:
+        if version != "v1":
+            raise ManifestError(
+                source,
+                where,
+                f"{kind}: {rbac.RBAC_GROUP}/{version} is not served (v1beta1 and v1alpha1 were "
+                f"removed in Kubernetes 1.22); use apiVersion: {rbac.RBAC_API_VERSION}",
+            )
+        if kind not in rbac.RBAC_KINDS:
+            raise ManifestError(source, where, f"unknown kind {kind} in {rbac.RBAC_API_VERSION}")
+        label = _label(doc, kind)
+        try:
+            obj = rbac.parse_object(doc, default_namespace=self.default_namespace)
+        except rbac.InvalidObjectError as exc:
+            raise ManifestError(source, where, f"{label}: {exc}") from None
+        if kind in rbac.NAMESPACED_KINDS and not _namespace(doc, source, where):
+            self.defaulted.append(f"{kind} {obj.name}")
+        key = rbac.object_key(obj)
+        here = f"{source} {where}"
+        if key in self.where:
+            self.warnings.append(
+                f"{rbac.describe_object(obj)} is defined twice ({self.where[key]} and {here}); "
+                "the later one is used, as kubectl apply would"
+            )
+        self.where[key] = here
+        self.objects.append(obj)
+
+    def result(self, sources: Sequence[str]) -> Manifests:
+        warnings = list(self.warnings)
+        if self.defaulted:
+            shown = ", ".join(self.defaulted[:3]) + (", ..." if len(self.defaulted) > 3 else "")
+            warnings.append(
+                f"{len(self.defaulted)} namespaced object(s) have no metadata.namespace "
+                f"({shown}); assumed {self.default_namespace!r}, as kubectl apply without -n"
+            )
+        if not self.objects:
+            warnings.append("the manifests contain no Role, ClusterRole or binding")
+        return Manifests(
+            objects=tuple(self.objects),
+            namespaces=frozenset(self.namespaces),
+            service_accounts=frozenset(self.service_accounts),
+            sources=tuple(sources),
+            warnings=tuple(warnings),
+            ignored=self.ignored,
+        )
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
+def _label(doc: dict[str, Any], kind: str) -> str:
+    meta = doc.get("metadata")
+    if isinstance(meta, dict):
+        name, ns = meta.get("name"), meta.get("namespace")
+        if isinstance(name, str) and name:
+            if kind in rbac.NAMESPACED_KINDS and isinstance(ns, str) and ns:
+                return f"{kind} {ns}/{name}"
+            return f"{kind} {name}"
+    return kind
+
+
+def _name(doc: dict[str, Any], source: str, where: str, kind: str) -> str:
+    meta = doc.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if not isinstance(name, str) or not name:
+        raise ManifestError(source, where, f"{kind}: metadata.name must be a non-empty string")
+    return name
+
+
+def _namespace(doc: dict[str, Any], source: str, where: str) -> str:
+    meta = doc.get("metadata")
+    ns = meta.get("namespace") if isinstance(meta, dict) else None
+    if ns is None:
+        return ""
+    if not isinstance(ns, str):
+        raise ManifestError(source, where, "metadata.namespace must be a string")
+    return ns
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+
+
+def _json_documents(text: str, source: str) -> Iterator[Any]:
+    """A JSON value, or a stream of them (as kubectl's YAMLOrJSONDecoder reads)."""
+    index = 0
+    pos = 0
+    end = len(text)
+    while True:
+        while pos < end and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= end:
+            return
+        try:
+            doc, pos = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(
+                source, f"document {index}", f"line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
+        except ValueError as exc:  # duplicate key, NaN
+            raise ManifestError(source, f"document {index}", str(exc)) from None
+        except RecursionError:
+            raise ManifestError(source, f"document {index}", "nested too deeply") from None
+        yield doc
+        index += 1
+
+
+def _yaml_documents(text: str, source: str) -> Iterator[Any]:
+    try:
+        yield from yamlio.load_all(text, source, what="manifest")
+    except ManifestError:
+        raise
+    except InputError as exc:
+        raise ManifestError(exc.source, exc.where, exc.problem) from None
+
+
+def _looks_like_json(text: str) -> bool:
+    stripped = text.lstrip()
+    return stripped.startswith("{")
+
+
+def parse_text(
+    text: str,
+    source: str,
+    *,
+    is_json: bool | None = None,
+    default_namespace: str = "default",
+) -> Manifests:
+    """Parse one input's text. ``is_json`` None: JSON if it starts with ``{``, else YAML."""
+    collector = _Collector(default_namespace)
+    _parse_into(collector, text, source, is_json)
+    return collector.result([source])
+
+
+def _parse_into(collector: _Collector, text: str, source: str, is_json: bool | None) -> None:
+    try:
+        yamlio.check_text(text, source, "manifest")
+    except InputError as exc:
+        raise ManifestError(exc.source, exc.where, exc.problem) from None
+    docs: Iterator[Any] | list[Any]
+    if is_json is None and _looks_like_json(text):
+        # Sniffed (stdin, or a file without a known extension): JSON first, YAML if that fails
+        # (``{kind: Role, ...}`` is YAML). The JSON error is the one worth showing.
+        try:
+            docs = list(_json_documents(text, source))
+        except ManifestError as json_error:
+            try:
+                docs = list(_yaml_documents(text, source))
+            except ManifestError:
+                raise json_error from None
+    elif is_json:
+        docs = _json_documents(text, source)
+    else:
+        docs = _yaml_documents(text, source)
+    for index, doc in enumerate(docs):
+        collector.add_document(doc, source, f"document {index}")
+
+
+def _walk(directory: Path) -> list[Path]:
+    found: list[Path] = []
+    for root, dirs, files in os.walk(directory, followlinks=False):
+        dirs.sort()
+        for name in files:
+            if name.endswith(EXTENSIONS):
+                found.append(Path(root) / name)
+    return sorted(found, key=lambda p: p.relative_to(directory).parts)
+
+
+def expand_paths(paths: Sequence[str | Path]) -> list[str]:
+    """Files to read, in order: directories expanded recursively, ``-`` kept as is."""
+    out: list[str] = []
+    for raw in paths:
+        text = str(raw)
+        if text == STDIN:
+            if STDIN in out:
+                raise ManifestError(STDIN, "", "standard input can be given only once")
+            out.append(STDIN)
+            continue
+        path = Path(text)
+        if path.is_dir():
+            files = _walk(path)
+            if not files:
+                raise ManifestError(text, "", "directory has no *.yaml, *.yml or *.json files")
+            out += [str(f) for f in files]
+        elif path.exists():
+            out.append(text)
+        else:
+            raise ManifestError(text, "", "no such file or directory")
+    return out
+
+
+def load_manifests(
+    paths: Sequence[str | Path],
+    *,
+    default_namespace: str = "default",
+    stdin: TextIO | None = None,
+) -> Manifests:
+    """Read every manifest input. Raises ManifestError (exit code 2) on any problem."""
+    if not paths:
+        raise ManifestError("--manifests", "", "no manifest files given")
+    files = expand_paths(paths)
+    collector = _Collector(default_namespace)
+    for source in files:
+        if source == STDIN:
+            stream = stdin if stdin is not None else sys.stdin
+            try:
+                text = stream.read(yamlio.MAX_BYTES + 1)
+            except UnicodeDecodeError:
+                raise ManifestError(STDIN, "", "standard input is not UTF-8 text") from None
+            except OSError as exc:
+                raise ManifestError(STDIN, "", f"cannot read standard input: {exc}") from None
+            _parse_into(collector, text, STDIN, None)
+            continue
+        try:
+            text = yamlio.read_text(source, what="manifest")
+        except InputError as exc:
+            raise ManifestError(exc.source, exc.where, exc.problem) from None
+        is_json = {".json": True, ".yaml": False, ".yml": False}.get(Path(source).suffix)
+        _parse_into(collector, text, source, is_json)
+    return collector.result(files)
