@@ -362,6 +362,13 @@ def _transport_message(exc: BaseException, secrets: Iterable[str]) -> str:
     return redact(short, secrets)
 
 
+def in_cluster_context() -> ContextInfo:
+    """The pseudo-context of in-cluster config; its namespace is the pod's own."""
+    return ContextInfo(
+        "in-cluster", "in-cluster", "in-cluster", "", _in_cluster_namespace(), False, False
+    )
+
+
 def _in_cluster_namespace() -> str | None:
     try:
         return IN_CLUSTER_NAMESPACE.read_text().strip() or None

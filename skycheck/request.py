@@ -103,12 +103,17 @@ def execute(req: CheckRequest) -> int:
         reports = [_offline(req, catalogue, features, required, fail_on)]
     else:
         reports = _live(req, catalogue, features, required, fail_on)
-    if req.fix_path is not None or req.output in ("json", "yaml"):
-        reports = [_with_fix(r) for r in reports]
+    multi = _is_multi(req)
+    reports = [_with_fix(r) for r in reports]
     if req.fix_path is not None:
-        _write_fix(req.fix_path, reports)
-    _emit(req, reports)
+        _write_fix(req.fix_path, reports, multi)
+    _emit(req, reports, multi)
     return verdict_exit_code(worst([r.verdict for r in reports]))
+
+
+def _is_multi(req: CheckRequest) -> bool:
+    """Several reports were asked for (the multi-report JSON form), whatever their count."""
+    return req.all_contexts or len(req.contexts) > 1
 
 
 def _offline(
@@ -122,7 +127,7 @@ def _offline(
     from skycheck.review.offline import OfflineReviewer
 
     namespace = identity.validate_namespace(req.namespace or _sa_namespace(req.sa) or "default")
-    loaded = load_manifests(list(req.manifests))
+    loaded = load_manifests(list(req.manifests), default_namespace=namespace)
     reviewer = OfflineReviewer.from_manifests(loaded)
     plan = CheckPlan(namespace, features, required, fail_on, None)
     target = Target(plan, req.sa, req.as_user, req.as_groups)
@@ -192,7 +197,15 @@ def _live_one(
             reviewer = LiveReviewer(conn, self_check=_subject_for(target) is None)
             subject = _subject_for(target)
             if subject is None:
-                username, groups, uid = reviewer.whoami()
+                try:
+                    username, groups, uid = reviewer.whoami()
+                except SkycheckError as exc:
+                    if info.exec_auth and not exc.hint:
+                        exc.hint = (
+                            f"context {info.name} authenticates with an exec plugin; "
+                            "check that the plugin runs and returns credentials"
+                        )
+                    raise
                 subject = identity.from_whoami(username, groups, uid)
             return run_check(
                 catalogue, plan, subject, reviewer, extra_warnings=_context_warnings(info)
@@ -244,25 +257,33 @@ def _with_fix(report: Report) -> Report:
     return replace(report, fix=fix_manifest(report))
 
 
-def _write_fix(path: Path, reports: list[Report]) -> None:
-    texts = [r.fix for r in reports if r.fix]
-    try:
-        if texts:
-            path.write_text("---\n".join(texts), encoding="utf-8")
-        elif path.exists():
-            path.unlink()  # nothing to fix: do not leave a stale manifest behind
-    except OSError as exc:
-        raise UsageError(f"cannot write --fix file {path}: {exc.strerror or exc}") from None
+def _write_fix(path: Path, reports: list[Report], multi: bool) -> None:
+    """Write each report's fix; with several contexts, one file per context.
+
+    Fix objects are named after the subject, so two contexts' fixes in one file
+    would overwrite each other when applied.
+    """
+    from skycheck.fixit import fix_path_for
+
+    for report in reports:
+        target = Path(fix_path_for(str(path), report.context if multi else None))
+        try:
+            if report.fix:
+                target.write_text(report.fix, encoding="utf-8")
+            elif target.exists():
+                target.unlink()  # nothing to fix: do not leave a stale manifest behind
+        except OSError as exc:
+            raise UsageError(f"cannot write --fix file {target}: {exc.strerror or exc}") from None
 
 
-def _emit(req: CheckRequest, reports: list[Report]) -> None:
+def _emit(req: CheckRequest, reports: list[Report], multi: bool) -> None:
     from skycheck.render import OutputFormat, render
 
     for report in reports:
         for warning in report.warnings:
             sys.stderr.write(f"skycheck: warning: {redact(warning)}\n")
     color = req.output == "table" and req.output_file is None and sys.stdout.isatty()
-    payload = reports[0] if len(reports) == 1 else reports
+    payload = reports if multi else reports[0]
     text = render(
         payload,
         OutputFormat(req.output),
