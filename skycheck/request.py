@@ -12,6 +12,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from skycheck import identity
 from skycheck.catalogue import Catalogue, load_catalogue, select_features
@@ -19,6 +20,9 @@ from skycheck.engine import CheckPlan, run_check
 from skycheck.errors import ExitCode, SkycheckError, UsageError
 from skycheck.models import FailOn, Report, Subject, verdict_exit_code, worst
 from skycheck.secrets import redact
+
+if TYPE_CHECKING:
+    from skycheck.skyconfig import CheckIdentity, Derivation, SkyConfig
 
 MAX_CONTEXTS_IN_FLIGHT = 8
 
@@ -68,6 +72,8 @@ def _validate(req: CheckRequest) -> None:
         raise UsageError("--all-contexts and --context exclude each other")
     if req.manifests and (req.contexts or req.all_contexts):
         raise UsageError("--manifests checks offline; it takes no --context")
+    if req.sky_config is not None and req.no_sky_config:
+        raise UsageError("--sky-config and --no-sky-config exclude each other")
     if req.manifests and not (req.sa or req.as_user):
         raise UsageError("--manifests needs an identity: --sa NAME -n NS or --as USER")
     if req.timeout <= 0 or req.request_timeout <= 0:
@@ -103,7 +109,7 @@ def execute(req: CheckRequest) -> int:
         reports = [_offline(req, catalogue, features, required, fail_on)]
     else:
         reports = _live(req, catalogue, features, required, fail_on)
-    multi = _is_multi(req)
+    multi = _is_multi(req) or len(reports) > 1
     reports = [_with_fix(r) for r in reports]
     if req.fix_path is not None:
         _write_fix(req.fix_path, reports, multi)
@@ -136,6 +142,17 @@ def _offline(
     return run_check(catalogue, plan, subject, reviewer)
 
 
+def _sky_config(req: CheckRequest) -> SkyConfig | None:
+    """The SkyPilot config shaping the check: --sky-config, else SkyPilot's own file, if any."""
+    from skycheck import skyconfig
+
+    if req.no_sky_config:
+        return None
+    if req.sky_config is not None:
+        return skyconfig.load_sky_config(req.sky_config, missing_ok=False)
+    return skyconfig.load_sky_config(skyconfig.default_config_path())
+
+
 def _live(
     req: CheckRequest,
     catalogue: Catalogue,
@@ -143,98 +160,215 @@ def _live(
     required: tuple[str, ...],
     fail_on: FailOn,
 ) -> list[Report]:
-    from skycheck import kube
+    from skycheck import kube, skyconfig
 
     config = kube.read_kubeconfig(req.kubeconfig)
+    sky = _sky_config(req)
+    selection = skyconfig.ContextSelection(())
     if req.all_contexts:
         contexts: list[str | None] = list(config.context_names())
         if not contexts:
             raise UsageError("--all-contexts: the kubeconfig has no contexts")
+    elif req.contexts:
+        contexts = list(req.contexts)
+    elif sky is not None:
+        # No context flag: every context SkyPilot will use (kubernetes.allowed_contexts).
+        names = ["in-cluster"] if config.in_cluster else list(config.context_names())
+        current = "in-cluster" if config.in_cluster else config.current_context
+        selection = skyconfig.select_contexts(sky, names, current)
+        if not selection.contexts:
+            raise UsageError(
+                f"{sky.source}: " + "; ".join(selection.warnings),
+                hint="pass --context, or fix kubernetes.allowed_contexts",
+            )
+        contexts = list(selection.contexts)
     else:
-        contexts = list(req.contexts) or [None]
+        contexts = [None]
     limits = kube.Limits(
         request_timeout=req.request_timeout, deadline=req.timeout, max_inflight=req.max_inflight
     )
+    multi = len(contexts) > 1 or _is_multi(req)
 
-    def one(context: str | None) -> Report:
-        return _live_one(req, catalogue, config, context, features, required, fail_on, limits)
+    def one(context: str | None) -> list[Report]:
+        return _live_context(
+            req, catalogue, config, sky, context, features, required, fail_on, limits, multi
+        )
 
     if len(contexts) == 1:
-        return [one(contexts[0])]
-    with ThreadPoolExecutor(max_workers=min(MAX_CONTEXTS_IN_FLIGHT, len(contexts))) as pool:
-        return list(pool.map(one, contexts))
+        reports = one(contexts[0])
+    else:
+        with ThreadPoolExecutor(max_workers=min(MAX_CONTEXTS_IN_FLIGHT, len(contexts))) as pool:
+            reports = [r for batch in pool.map(one, contexts) for r in batch]
+    if selection.notes or selection.warnings:
+        # allowed_contexts explains the whole run: say it once, on the first report.
+        first = reports[0]
+        reports[0] = replace(
+            first,
+            notes=(*selection.notes, *first.notes),
+            warnings=tuple(dict.fromkeys((*selection.warnings, *first.warnings))),
+        )
+    return reports
 
 
-def _live_one(
+@dataclass(frozen=True)
+class _Who:
+    """One identity to check in a context: flags, features and gate."""
+
+    sa: str | None  # None: --as, or the caller (whoami)
+    as_user: str | None
+    features: tuple[str, ...]
+    required: tuple[str, ...]
+    fail_on: FailOn
+
+
+def _identities(
+    req: CheckRequest,
+    catalogue: Catalogue,
+    derivation: Derivation | None,
+    features: tuple[str, ...],
+    required: tuple[str, ...],
+    fail_on: FailOn,
+) -> list[_Who]:
+    """Flags name one identity; otherwise the sky config names the caller and the pods' SA.
+
+    Features derived from the config are added to the flags' selection (checked
+    and required); SkyPilot's own account is shown but never gates.
+    """
+    if derivation is None:
+        return [_Who(req.sa, req.as_user, features, required, fail_on)]
+
+    def widen(ident: CheckIdentity) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        checked = set(features) | set(ident.features)
+        must = set(required) | set(ident.required_features)
+        return (
+            tuple(n for n in catalogue.names if n in checked),
+            tuple(n for n in catalogue.names if n in must),
+        )
+
+    caller, account = derivation.identities
+    if req.as_user:
+        return [_Who(None, req.as_user, *widen(caller), fail_on)]
+    if req.sa:
+        named = identity.service_account(req.sa, derivation.namespace).name
+        if named != account.service_account or account.managed:
+            # Not the account SkyPilot manages: hold it to a custom account's bar.
+            account = replace(account, required_features=account.features, managed=False)
+        return [_Who(req.sa, None, *widen(account), fail_on)]
+    out = [_Who(None, None, *widen(caller), fail_on)]
+    checked, must = widen(account)
+    gate = fail_on
+    if account.managed and not req.all_features:
+        # SkyPilot creates and grants this account itself (it may not exist before the
+        # first launch): show what its pods need, never gate on it.
+        wanted = set(account.features) | set(req.features)
+        checked = tuple(n for n in catalogue.names if n in wanted)
+        must, gate = (), FailOn.NEVER
+    assert account.service_account is not None
+    out.append(_Who(f"{account.namespace}:{account.service_account}", None, checked, must, gate))
+    return out
+
+
+def _live_context(
     req: CheckRequest,
     catalogue: Catalogue,
     config: object,
+    sky: SkyConfig | None,
     context: str | None,
     features: tuple[str, ...],
     required: tuple[str, ...],
     fail_on: FailOn,
     limits: object,
-) -> Report:
-    from skycheck import kube
-    from skycheck.models import Decision, Finding, Method
+    multi: bool,
+) -> list[Report]:
+    """Every identity of one context: one Report per (context, identity)."""
+    from skycheck import kube, skyconfig
     from skycheck.review.live import LiveReviewer
 
     assert isinstance(config, kube.Kubeconfig) and isinstance(limits, kube.Limits)
-    multi = len(req.contexts) > 1 or req.all_contexts
+    whos = [_Who(req.sa, req.as_user, features, required, fail_on)]
     try:
-        info = (
-            kube.ContextInfo("in-cluster", "", "", "", None, False, False)
-            if config.in_cluster
-            else config.context(context)
-        )
-        namespace = identity.validate_namespace(
-            req.namespace or _sa_namespace(req.sa) or info.namespace or "default"
-        )
-        plan = CheckPlan(namespace, features, required, fail_on, info.name)
-        target = Target(plan, req.sa, req.as_user, req.as_groups)
+        info = kube.in_cluster_context() if config.in_cluster else config.context(context)
         conn = kube.Connection(config, context, replace(limits))
         try:
-            reviewer = LiveReviewer(conn, self_check=_subject_for(target) is None)
-            subject = _subject_for(target)
-            if subject is None:
-                try:
-                    username, groups, uid = reviewer.whoami()
-                except SkycheckError as exc:
-                    if info.exec_auth and not exc.hint:
-                        exc.hint = (
-                            f"context {info.name} authenticates with an exec plugin; "
-                            "check that the plugin runs and returns credentials"
-                        )
-                    raise
-                subject = identity.from_whoami(username, groups, uid)
-            return run_check(
-                catalogue, plan, subject, reviewer, extra_warnings=_context_warnings(info)
+            if config.in_cluster:
+                info = conn.context  # carries the pod's service-account namespace
+            derivation = None
+            if sky is not None:
+                derivation = skyconfig.derive(
+                    sky,
+                    info.name,
+                    None if config.in_cluster else info.namespace,
+                    info.namespace if config.in_cluster else None,
+                    exec_auth=info.exec_auth or info.auth_provider,
+                    namespace_flag=req.namespace or _sa_namespace(req.sa),
+                )
+            whos = _identities(req, catalogue, derivation, features, required, fail_on)
+            namespace = identity.validate_namespace(
+                derivation.namespace
+                if derivation
+                else req.namespace or _sa_namespace(req.sa) or info.namespace or "default"
             )
+            warnings = derivation.warnings if derivation else _context_warnings(info)
+            notes = derivation.notes if derivation else ()
+            reports: list[Report] = []
+            seen: set[str] = set()
+            for who in whos:
+                plan = CheckPlan(namespace, who.features, who.required, who.fail_on, info.name)
+                target = Target(plan, who.sa, who.as_user, req.as_groups if who.as_user else ())
+                subject = _subject_for(target)
+                reviewer = LiveReviewer(conn, self_check=subject is None)
+                if subject is None:
+                    try:
+                        username, groups, uid = reviewer.whoami()
+                    except SkycheckError as exc:
+                        if info.exec_auth and not exc.hint:
+                            exc.hint = (
+                                f"context {info.name} authenticates with an exec plugin; "
+                                "check that the plugin runs and returns credentials"
+                            )
+                        raise
+                    subject = identity.from_whoami(username, groups, uid)
+                if subject.username in seen:
+                    continue  # the kubeconfig user is the pods' account: checked once
+                seen.add(subject.username)
+                report = run_check(catalogue, plan, subject, reviewer, extra_warnings=warnings)
+                reports.append(replace(report, notes=notes))
+            return reports
         finally:
             conn.close()
     except SkycheckError as exc:
         if not multi:
             raise
-        # One unreachable context must not stop the others: it is unknown.
-        from skycheck.catalogue import bind
+        # One unreachable or misconfigured context must not stop the others: it is unknown.
+        return [_unknown(req, catalogue, context, who, exc) for who in whos]
 
-        ns = req.namespace or "default"
-        plan = CheckPlan(ns, features, required, fail_on, context)
-        reqs = bind(catalogue, ns, features, required)
-        reason = f"not checked: {exc.one_line()}"
-        return Report(
-            mode="live",
-            method=Method.SAR if (req.sa or req.as_user) else Method.SSAR,
-            context=context,
-            namespace=ns,
-            subject=_subject_for(Target(plan, req.sa, req.as_user, req.as_groups))
-            or Subject.user("unknown"),
-            findings=tuple(Finding(r, Decision.UNKNOWN, reason) for r in reqs),
-            features=features,
-            required_features=required,
-            warnings=(f"context {context}: {exc.one_line()}",),
-            fail_on=fail_on,
-        )
+
+def _unknown(
+    req: CheckRequest, catalogue: Catalogue, context: str | None, who: _Who, exc: SkycheckError
+) -> Report:
+    """The report for an identity that could not be checked: every check unknown."""
+    from skycheck.catalogue import bind
+    from skycheck.models import Decision, Finding, Method
+
+    ns = req.namespace or "default"
+    plan = CheckPlan(ns, who.features, who.required, who.fail_on, context)
+    reason = f"not checked: {exc.one_line()}"
+    return Report(
+        mode="live",
+        method=Method.SAR if (who.sa or who.as_user) else Method.SSAR,
+        context=context,
+        namespace=ns,
+        subject=_subject_for(Target(plan, who.sa, who.as_user, req.as_groups))
+        or Subject.user("unknown"),
+        findings=tuple(
+            Finding(r, Decision.UNKNOWN, reason)
+            for r in bind(catalogue, ns, who.features, who.required)
+        ),
+        features=who.features,
+        required_features=who.required,
+        warnings=(f"context {context}: {exc.one_line()}",),
+        fail_on=who.fail_on,
+    )
 
 
 def _context_warnings(info: object) -> tuple[str, ...]:
@@ -258,18 +392,24 @@ def _with_fix(report: Report) -> Report:
 
 
 def _write_fix(path: Path, reports: list[Report], multi: bool) -> None:
-    """Write each report's fix; with several contexts, one file per context.
+    """Write the fixes; with several contexts, one file per context.
 
     Fix objects are named after the subject, so two contexts' fixes in one file
-    would overwrite each other when applied.
+    would overwrite each other when applied; two identities' fixes in one
+    context do not, and share that context's file.
     """
     from skycheck.fixit import fix_path_for
 
+    by_file: dict[str, list[str]] = {}
     for report in reports:
-        target = Path(fix_path_for(str(path), report.context if multi else None))
+        texts = by_file.setdefault(fix_path_for(str(path), report.context if multi else None), [])
+        if report.fix:
+            texts.append(report.fix)
+    for name, texts in by_file.items():
+        target = Path(name)
         try:
-            if report.fix:
-                target.write_text(report.fix, encoding="utf-8")
+            if texts:
+                target.write_text("---\n".join(texts), encoding="utf-8")
             elif target.exists():
                 target.unlink()  # nothing to fix: do not leave a stale manifest behind
         except OSError as exc:
@@ -279,9 +419,9 @@ def _write_fix(path: Path, reports: list[Report], multi: bool) -> None:
 def _emit(req: CheckRequest, reports: list[Report], multi: bool) -> None:
     from skycheck.render import OutputFormat, render
 
-    for report in reports:
-        for warning in report.warnings:
-            sys.stderr.write(f"skycheck: warning: {redact(warning)}\n")
+    # Identities of one context share its warnings: print each once.
+    for warning in dict.fromkeys(w for report in reports for w in report.warnings):
+        sys.stderr.write(f"skycheck: warning: {redact(warning)}\n")
     color = req.output == "table" and req.output_file is None and sys.stdout.isatty()
     payload = reports if multi else reports[0]
     text = render(

@@ -28,9 +28,9 @@ from skycheck.models import Scope
 def _verbs(cat, feature, resource, subresource="", namespace_scope=None):
     out = set()
     for r in cat.feature(feature).rules:
-        if r.resource == resource and r.subresource == subresource:
-            if namespace_scope is None or r.scope is namespace_scope:
-                out |= set(r.verbs)
+        same = r.resource == resource and r.subresource == subresource
+        if same and (namespace_scope is None or r.scope is namespace_scope):
+            out |= set(r.verbs)
     return out
 
 
@@ -71,13 +71,18 @@ def test_optional_features_match_the_docs_and_code():
     cat = load_catalogue()
     daemonsets = cat.feature("object-store-mounting").rules[0]
     assert (daemonsets.group, daemonsets.resource, daemonsets.namespace) == (
-        "apps", "daemonsets", "skypilot-system")
+        "apps",
+        "daemonsets",
+        "skypilot-system",
+    )
     assert _verbs(cat, "show-gpus", "pods", namespace_scope=Scope.CLUSTER) == {"get", "list"}
     ingress = {r.resource: r for r in cat.feature("ingress").rules}
     assert ingress["services"].namespace == "ingress-nginx"
     assert ingress["ingresses"].scope is Scope.NAMESPACE  # code-only addition
     assert {r.resource for r in cat.feature("high-availability").rules} == {
-        "deployments", "persistentvolumeclaims"}
+        "deployments",
+        "persistentvolumeclaims",
+    }
 
 
 def test_bind_expands_one_check_per_verb_with_cluster_scope_empty_namespace():
@@ -122,8 +127,11 @@ def _copy_rules(tmp_path: Path) -> Path:
         ("verbs: [get, update, patch]", "verbs: get", "rules[1].verbs"),
         ("scope: cluster\n", "scope: galaxy\n", "rules[7].scope"),
         ("    resource: events\n", "    resource: events\n    colour: red\n", "rules[6].colour"),
-        ("verbs: [get, list, watch]\n    scope: namespace",
-         "verbs: ['*']\n    scope: namespace", "rules[6].verbs"),
+        (
+            "verbs: [get, list, watch]\n    scope: namespace",
+            "verbs: ['*']\n    scope: namespace",
+            "rules[6].verbs",
+        ),
     ],
 )
 def test_bad_catalogue_data_names_file_and_key(tmp_path, old, new, where):
@@ -141,9 +149,11 @@ def test_bad_catalogue_data_names_file_and_key(tmp_path, old, new, where):
 def test_duplicate_rule_id_across_files_is_refused(tmp_path):
     d = _copy_rules(tmp_path)
     (d / "volumes.yaml").write_text(
-        (d / "volumes.yaml").read_text().replace("volumes.storageclasses", "volumes.persistentvolumeclaims")
+        (d / "volumes.yaml")
+        .read_text()
+        .replace("volumes.storageclasses", "volumes.persistentvolumeclaims")
     )
-    with pytest.raises(CatalogueError, match="rules\\[1\\].id"):
+    with pytest.raises(CatalogueError, match=r"rules\[1\]\.id"):
         load_catalogue(d)
 
 
@@ -155,16 +165,47 @@ def test_duplicate_yaml_keys_are_refused(tmp_path):
 
 
 # The hand-written schema interpreter must agree with jsonschema on mutated rules.
-_scalar = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(
-    ["", "*", "get", "pods", "namespace", "fixed", "cluster", "Bad Value", "docs, x", "a.b"]))
-_value = st.recursive(_scalar, lambda c: st.lists(c, max_size=3) | st.dictionaries(
-    st.sampled_from(["id", "verbs", "scope", "namespace", "x"]), c, max_size=3), max_leaves=6)
+_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from(
+        ["", "*", "get", "pods", "namespace", "fixed", "cluster", "Bad Value", "docs, x", "a.b"]
+    ),
+)
+_value = st.recursive(
+    _scalar,
+    lambda c: (
+        st.lists(c, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["id", "verbs", "scope", "namespace", "x"]), c, max_size=3
+        )
+    ),
+    max_leaves=6,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(key=st.sampled_from(["id", "group", "resource", "subresource", "verbs", "scope",
-                            "namespace", "why", "breaks", "source", "name", "extra"]),
-       value=_value, drop=st.booleans())
+@given(
+    key=st.sampled_from(
+        [
+            "id",
+            "group",
+            "resource",
+            "subresource",
+            "verbs",
+            "scope",
+            "namespace",
+            "why",
+            "breaks",
+            "source",
+            "name",
+            "extra",
+        ]
+    ),
+    value=_value,
+    drop=st.booleans(),
+)
 def test_schema_interpreter_agrees_with_jsonschema(key, value, drop):
     schema = load_schema()
     doc = yamlio.load_one((rules_dir() / "ingress.yaml").read_text(), "ingress.yaml")

@@ -29,17 +29,25 @@ def test_core_fix_has_role_clusterrole_and_bindings_and_no_wildcards():
     reqs = bind(load_catalogue(), "default", ["core"], ["core"])
     docs = _docs(build_manifest(SA, reqs))
     kinds = [(d["kind"], d["metadata"].get("namespace")) for d in docs]
-    assert kinds == [("ClusterRole", None), ("ClusterRoleBinding", None),
-                     ("Role", "default"), ("RoleBinding", "default")]
+    assert kinds == [
+        ("ClusterRole", None),
+        ("ClusterRoleBinding", None),
+        ("Role", "default"),
+        ("RoleBinding", "default"),
+    ]
     for d in docs:
         assert d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "skycheck"
         for rule in d.get("rules", []):
             assert "*" not in rule["verbs"] and "*" not in rule["resources"]
     binding = docs[3]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "sky-sa",
-                                    "namespace": "default"}]
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                  "name": "skycheck-sky-sa-default"}
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "sky-sa", "namespace": "default"}
+    ]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "skycheck-sky-sa-default",
+    }
 
 
 def test_resources_with_equal_verbs_merge_and_grant_exactly_the_union():
@@ -56,6 +64,7 @@ def test_named_grants_are_never_merged_with_unnamed_ones():
     reqs = bind(load_catalogue(), "default", ["core"], ["core"])
     pods = [r for r in reqs if r.resource == "pods" and not r.subresource and r.verb == "get"]
     from dataclasses import replace
+
     named = replace(pods[0], id="x.get", rule_id="x", name="head-pod")
     rules = compact([pods[0], named])
     assert len(rules) == 2
@@ -72,5 +81,6 @@ def test_missing_namespace_becomes_a_namespace_object_not_a_grant():
 def test_users_are_bound_as_user_subjects():
     reqs = bind(load_catalogue(), "default", ["show-gpus"], ["show-gpus"])
     docs = _docs(build_manifest(Subject.user("alice", ("devs",)), reqs))
-    assert docs[1]["subjects"] == [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io",
-                                    "name": "alice"}]
+    assert docs[1]["subjects"] == [
+        {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"}
+    ]

@@ -13,8 +13,17 @@ def _report(decide, fail_on=FailOn.REQUIRED):
     features, required = select_features(cat, [], False)
     reqs = bind(cat, "default", features, required)
     findings = tuple(Finding(r, decide(r)) for r in reqs)
-    return Report("live", Method.SAR, "ctx", "default", Subject.service_account("sky-sa", "default"),
-                  findings, features, required, fail_on=fail_on)
+    return Report(
+        "live",
+        Method.SAR,
+        "ctx",
+        "default",
+        Subject.service_account("sky-sa", "default"),
+        findings,
+        features,
+        required,
+        fail_on=fail_on,
+    )
 
 
 def test_all_allowed_passes_with_exit_0():
@@ -40,6 +49,7 @@ def test_denial_wins_over_unknown():
         if req.resource == "nodes":
             return Decision.UNKNOWN
         return Decision.DENIED if req.resource == "pods" else Decision.ALLOWED
+
     assert _report(decide).exit_code == 1
 
 
@@ -58,7 +68,10 @@ def test_worst_orders_fail_over_unknown_over_pass():
 def test_service_account_subject_carries_token_groups():
     s = Subject.service_account("sky-sa", "team")
     assert s.username == "system:serviceaccount:team:sky-sa"
-    assert s.groups == ("system:serviceaccounts", "system:serviceaccounts:team",
-                        "system:authenticated")
+    assert s.groups == (
+        "system:serviceaccounts",
+        "system:serviceaccounts:team",
+        "system:authenticated",
+    )
     u = Subject.user("system:serviceaccount:team:sky-sa")
     assert u.is_service_account and u.groups == s.groups
