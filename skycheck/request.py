@@ -309,6 +309,12 @@ def _live_context(
                 else req.namespace or _sa_namespace(req.sa) or info.namespace or "default"
             )
             warnings = derivation.warnings if derivation else _context_warnings(info)
+            if config.in_cluster:
+                warnings = (
+                    "no kubeconfig: running in a pod, checking with its service account "
+                    "(in-cluster config)",
+                    *warnings,
+                )
             notes = derivation.notes if derivation else ()
             reports: list[Report] = []
             seen: set[str] = set()
@@ -419,6 +425,9 @@ def _write_fix(path: Path, reports: list[Report], multi: bool) -> None:
 def _emit(req: CheckRequest, reports: list[Report], multi: bool) -> None:
     from skycheck.render import OutputFormat, render
 
+    if req.explain:  # what the SkyPilot setup made skycheck check, and why
+        for note in dict.fromkeys(n for report in reports for n in report.notes):
+            sys.stderr.write(f"skycheck: derived: {redact(note)}\n")
     # Identities of one context share its warnings: print each once.
     for warning in dict.fromkeys(w for report in reports for w in report.warnings):
         sys.stderr.write(f"skycheck: warning: {redact(warning)}\n")

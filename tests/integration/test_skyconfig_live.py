@@ -100,3 +100,105 @@ def test_fix_for_two_identities_of_one_context_shares_its_file(
     written = list(tmp_path.glob("fix*.yaml"))
     assert len(written) == 1 and "bob" in written[0].read_text()
     assert code == 1
+
+
+def _merged_kubeconfig(admin, sa, target):
+    """Contexts: admin, a service-account token user, and one that cannot be reached."""
+    a, s = yaml.safe_load(admin.read_text()), yaml.safe_load(sa.read_text())
+    clusters = [
+        {"name": "real", "cluster": a["clusters"][0]["cluster"]},
+        {"name": "dead", "cluster": {"server": "https://127.0.0.1:9"}},
+    ]
+    users = [
+        {"name": "admin", "user": a["users"][0]["user"]},
+        {"name": "sa", "user": s["users"][0]["user"]},
+    ]
+    contexts = [
+        {"name": "admin", "context": {"cluster": "real", "user": "admin"}},
+        {"name": "sky-sa", "context": {"cluster": "real", "user": "sa"}},
+        {"name": "unreachable", "context": {"cluster": "dead", "user": "admin"}},
+    ]
+    target.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": clusters,
+                "users": users,
+                "contexts": contexts,
+                "current-context": "admin",
+            }
+        )
+    )
+    return target
+
+
+def test_all_contexts_checks_each_and_an_unreachable_one_is_unknown(
+    cluster, ns, sa_kubeconfig, tmp_path, capsys
+):
+    cluster.apply(scenario("docs", ns))
+    kubeconfig = _merged_kubeconfig(
+        cluster.admin_kubeconfig, sa_kubeconfig("sky-sa"), tmp_path / "kc"
+    )
+    code = run(
+        [
+            "--kubeconfig",
+            str(kubeconfig),
+            "--all-contexts",
+            "-n",
+            ns,
+            "-o",
+            "json",
+            "--timeout",
+            "20",
+        ]
+    )
+    out = capsys.readouterr()
+    doc = json.loads(out.out)
+    by_context = {r["context"]: r for r in doc["reports"]}
+    assert set(by_context) == {"admin", "sky-sa", "unreachable"}
+    assert by_context["admin"]["verdict"] == "pass"
+    assert by_context["sky-sa"]["subject"]["username"] == f"system:serviceaccount:{ns}:sky-sa"
+    assert by_context["sky-sa"]["verdict"] == "pass"
+    assert by_context["unreachable"]["verdict"] == "unknown"
+    assert all(c["decision"] == "unknown" for c in by_context["unreachable"]["checks"])
+    assert doc["verdict"] == "unknown" and code == 3
+    assert "unreachable" in out.err
+
+
+def test_table_shows_one_summary_line_per_context(cluster, ns, sa_kubeconfig, tmp_path, capsys):
+    cluster.apply(scenario("docs", ns))
+    kubeconfig = _merged_kubeconfig(
+        cluster.admin_kubeconfig, sa_kubeconfig("sky-sa"), tmp_path / "kc"
+    )
+    run(["--kubeconfig", str(kubeconfig), "--context", "admin", "--context", "sky-sa", "-n", ns])
+    table = capsys.readouterr().out
+    assert "2 reports" in table
+    assert table.count("admin") >= 2 and "sky-sa" in table
+
+
+def test_explain_prints_what_was_derived(cluster, ns, tmp_path, capsys):
+    sky = tmp_path / "config.yaml"
+    sky.write_text(f"kubernetes:\n  namespace: {ns}\n  ports: ingress\n")
+    run(
+        [
+            "--kubeconfig",
+            str(cluster.admin_kubeconfig),
+            "--sky-config",
+            str(sky),
+            "--explain",
+            "-o",
+            "json",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert "ports is ingress" in err or "ingress" in err
+    assert "rbac-bootstrap" in err
+
+
+def test_invalid_sky_config_exits_2_with_key_path(cluster, tmp_path, capsys):
+    sky = tmp_path / "config.yaml"
+    sky.write_text("kubernetes:\n  ports: carrier-pigeon\n")
+    assert run(["--kubeconfig", str(cluster.admin_kubeconfig), "--sky-config", str(sky)]) == 2
+    err = capsys.readouterr().err
+    assert "kubernetes.ports" in err and len(err.strip().splitlines()) == 1
