@@ -27,7 +27,9 @@ REUSE_ENV = "SKYCHECK_TEST_KUBECONFIG_DIR"
 
 
 @pytest.fixture(autouse=True)
-def _no_personal_sky_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
+def _no_personal_sky_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Tests never read the developer's ~/.sky/config.yaml (SKYPILOT_CONFIG replaces it)."""
     missing = tmp_path_factory.getbasetemp() / "no-sky-config.yaml"
     monkeypatch.setenv("SKYPILOT_CONFIG", str(missing))

@@ -23,8 +23,14 @@ def test_readme_names_exactly_the_two_commands_ci_uses():
 def test_demo_catches_fixes_and_rechecks_green(cluster):
     # The demo starts and stops its own control plane (the session one is only a
     # guarantee that the binaries are built).
-    result = subprocess.run([sys.executable, "scripts/demo.py"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600, check=False)
+    result = subprocess.run(
+        [sys.executable, "scripts/demo.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     out = result.stdout
     assert result.returncode == 0, result.stderr[-2000:]
     assert "object-store-mounting  required  FAIL" in out
