@@ -23,6 +23,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python scripts/gen_docs.py --check
+	$(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
 
 test: lint
 	$(BIN)/python -m tests.cluster build
