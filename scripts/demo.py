@@ -55,18 +55,28 @@ def main() -> int:
     WORK.mkdir(exist_ok=True)
     cluster_dir = WORK / "cluster"
     say("starting a local kube-apiserver with RBAC (first run builds it: ~10 min)")
-    up = subprocess.run([sys.executable, "-m", "tests.cluster", "up", "--dir", str(cluster_dir)],
-                        cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)
+    up = subprocess.run(
+        [sys.executable, "-m", "tests.cluster", "up", "--dir", str(cluster_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     if up.returncode != 0:
         return up.returncode
     info = json.loads(up.stdout.strip().splitlines()[-1])
-    env = {**os.environ, "KUBECONFIG": info["kubeconfig"],
-           "PATH": f"{Path(info['kubectl']).parent}{os.pathsep}{BIN}{os.pathsep}"
-                   f"{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "KUBECONFIG": info["kubeconfig"],
+        "PATH": f"{Path(info['kubectl']).parent}{os.pathsep}{BIN}{os.pathsep}"
+        f"{os.environ.get('PATH', '')}",
+    }
     kubectl = info["kubectl"]
     try:
-        say("applying SkyPilot's create-sky-sa.yaml, with the docs' short skypilot-system "
-            "snippet (a realistic mistake: it grants nothing)")
+        say(
+            "applying SkyPilot's create-sky-sa.yaml, with the docs' short skypilot-system "
+            "snippet (a realistic mistake: it grants nothing)"
+        )
         docs = (ROOT / "tests" / "manifests" / "create-sky-sa.yaml").read_text()
         assert BROKEN_SNIPPET in docs
         broken = WORK / "create-sky-sa.yaml"
@@ -76,33 +86,55 @@ def main() -> int:
 
         say("may sky-sa run SkyPilot here, with every feature?")
         fix = WORK / "fix.yaml"
-        show([SKYCHECK, "--sa", "sky-sa", "-n", "default", "--all-features", "--fix", str(fix)],
-             env=env, ok=(1,))
+        show(
+            [SKYCHECK, "--sa", "sky-sa", "-n", "default", "--all-features", "--fix", str(fix)],
+            env=env,
+            ok=(1,),
+        )
 
         say(f"the fix skycheck wrote ({fix.relative_to(ROOT)})")
         print(fix.read_text(), flush=True)
 
         say("applying the fix as admin, then checking again")
-        show([kubectl, "apply", "-f", str(fix)], env=env)
+        show([kubectl, "auth", "reconcile", "-f", str(fix)], env=env)
         code = 1
         for attempt in range(8):  # RBAC caches catch up within moments
-            code = subprocess.run([SKYCHECK, "--sa", "sky-sa", "-n", "default",
-                                   "--all-features", "-o", "json"], env=env,
-                                  capture_output=True, check=False).returncode
+            code = subprocess.run(
+                [SKYCHECK, "--sa", "sky-sa", "-n", "default", "--all-features", "-o", "json"],
+                env=env,
+                capture_output=True,
+                check=False,
+            ).returncode
             if code == 0:
                 break
             time.sleep(0.25 * (attempt + 1))
         show([SKYCHECK, "--sa", "sky-sa", "-n", "default", "--all-features"], env=env)
 
         say("the same check offline, from the manifest alone (no cluster needed)")
-        show([SKYCHECK, "--manifests", str(broken), "--sa", "sky-sa", "-n", "default",
-              "-f", "object-store-mounting"], env=env, ok=(1,))
+        show(
+            [
+                SKYCHECK,
+                "--manifests",
+                str(broken),
+                "--sa",
+                "sky-sa",
+                "-n",
+                "default",
+                "-f",
+                "object-store-mounting",
+            ],
+            env=env,
+            ok=(1,),
+        )
         say("demo done: the broken setup was caught, fixed and re-checked green")
         return 0
     finally:
         say("stopping the local control plane")
-        subprocess.run([sys.executable, "-m", "tests.cluster", "down", "--dir", str(cluster_dir)],
-                       cwd=ROOT, check=False)
+        subprocess.run(
+            [sys.executable, "-m", "tests.cluster", "down", "--dir", str(cluster_dir)],
+            cwd=ROOT,
+            check=False,
+        )
 
 
 if __name__ == "__main__":
