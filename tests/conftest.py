@@ -63,7 +63,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     reuse = os.environ.get(REUSE_ENV)
     if reuse:
         # Someone else's cluster: use it, never stop it.
-        yield ControlPlane.attach(Path(reuse))
+        plane = ControlPlane.attach(Path(reuse))
+        if not plane.running():
+            # Fail once, clearly, instead of 50 "connection refused" errors.
+            raise pytest.UsageError(f"{REUSE_ENV}={reuse}: no control plane is running there")
+        yield plane
         return
     plane = ControlPlane(tmp_path_factory.mktemp("cluster"), audit=True)
     plane.start()

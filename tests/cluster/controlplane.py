@@ -196,6 +196,11 @@ def _pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
+def _zombie_or_same(pid: int, argv: list[str]) -> bool:
+    """True while ``pid`` is a zombie or still runs ``argv`` (not a reused pid)."""
+    return (Path(f"/proc/{pid}").exists() and not _pid_alive(pid)) or _cmdline(pid) == argv
+
+
 def _cmdline(pid: int) -> list[str] | None:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -372,9 +377,9 @@ class ControlPlane:
         # Detached processes were orphaned to PID 1, which alone can reap them; on this CI
         # image it does so lazily (~1.5 s), and until then they linger as zombies that
         # `pgrep kube-apiserver` still lists. Wait for that so "down" means gone.
-        orphans = [p.pid for p in self._processes if p.popen is None]
+        orphans = [p for p in self._processes if p.popen is None]
         end = time.monotonic() + 10.0
-        while time.monotonic() < end and any(Path(f"/proc/{pid}").exists() for pid in orphans):
+        while time.monotonic() < end and any(_zombie_or_same(p.pid, p.argv) for p in orphans):
             time.sleep(0.05)
         self._processes = []
         with _LIVE_LOCK:
