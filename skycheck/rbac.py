@@ -1154,6 +1154,15 @@ def _rule_miss(request: Request, rule: PolicyRule, role: str) -> str | None:
     res_ok = resource_matches(rule, request.combined_resource, request.subresource)
     name_ok = resource_name_matches(rule, request.name)
     wanted = describe_resource(request.api_group, request.resource, request.subresource)
+    if request.api_group and request.api_group in rule.resources and request.resource in rule.verbs:
+        # The SkyPilot docs' short skypilot-system snippet has exactly this shape:
+        # apiGroups ["*"], resources ["apps"], verbs ["daemonsets"]. It authorizes nothing.
+        return (
+            f"{role} lists {request.api_group} under resources and {request.resource} under "
+            f"verbs: {request.api_group} is an API group and {request.resource} a resource, "
+            f"so the rule grants nothing; it needs apiGroups [{request.api_group}], "
+            f"resources [{request.resource}]"
+        )
     misses = [verb_ok, group_ok, res_ok, name_ok].count(False)
     if misses != 1:
         return None

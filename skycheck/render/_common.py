@@ -132,6 +132,9 @@ def count(findings: Sequence[Finding]) -> Counts:
     )
 
 
+_GENERIC = ("no RBAC rule grants", "no role bound to")
+
+
 @dataclass(frozen=True, slots=True)
 class RuleGroup:
     """The findings of one catalogue rule in one namespace: one row in human formats."""
@@ -153,6 +156,19 @@ class RuleGroup:
             if d in decisions:
                 return d
         return Decision.ALLOWED
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        """Distinct informative denial reasons (nearest misses), at most three.
+
+        Generic "nothing grants it" reasons say nothing the row does not; they are left out.
+        """
+        out: dict[str, None] = {}
+        for f in self.findings:
+            reason = f.reason.strip()
+            if f.decision is Decision.DENIED and reason and not reason.startswith(_GENERIC):
+                out.setdefault(reason, None)
+        return tuple(out)[:3]
 
     @property
     def errors(self) -> tuple[str, ...]:

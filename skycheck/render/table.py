@@ -105,6 +105,8 @@ def _rule_row(group: RuleGroup) -> tuple[Text, RenderableType]:
     if denied:
         lines.append(_kv("why   ", group.first.why))
         lines.append(_kv("breaks", group.first.breaks))
+        for hint in group.hints:
+            lines.append(_kv("hint  ", hint))
     for err in group.errors:
         lines.append(_kv("error ", err))
     return marker, Group(*lines)
