@@ -24,7 +24,7 @@ WORK = ROOT / ".skycheck-demo"
 BIN = Path(sys.executable).parent
 SKYCHECK = str(BIN / "skycheck")
 
-BROKEN_SNIPPET = """
+GOOD_SNIPPET = """
   - apiGroups: [ "apps" ]
     resources: [ "daemonsets" ]
     verbs: [ "*" ]
@@ -78,9 +78,9 @@ def main() -> int:
             "snippet (a realistic mistake: it grants nothing)"
         )
         docs = (ROOT / "tests" / "manifests" / "create-sky-sa.yaml").read_text()
-        assert BROKEN_SNIPPET in docs
+        assert GOOD_SNIPPET in docs
         broken = WORK / "create-sky-sa.yaml"
-        broken.write_text(docs.replace(BROKEN_SNIPPET, DOCS_SHORT_SNIPPET))
+        broken.write_text(docs.replace(GOOD_SNIPPET, DOCS_SHORT_SNIPPET))
         show([kubectl, "create", "namespace", "ingress-nginx"], env=env, ok=(0, 1))
         show([kubectl, "apply", "-f", str(broken)], env=env)
 

@@ -263,7 +263,10 @@ def manifest_command(
 def _fail(message: str, code: int) -> int:
     from skycheck.secrets import redact
 
-    sys.stderr.write(f"skycheck: error: {redact(message)}\n")
+    # Messages quote names from input files: escape control and bidi characters so a
+    # manifest cannot move the cursor, recolour or reorder the terminal line.
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in redact(message))
+    sys.stderr.write(f"skycheck: error: {line}\n")
     return code
 
 
@@ -271,11 +274,17 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (tests call this)."""
     # typer vendors click (typer._click); name its exceptions through typer's public API
     # where it has them, so the CLI does not depend on which click is underneath.
+    import logging
+
     from typer import Abort, Exit
     from typer._click.exceptions import UsageError as ClickUsageError
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if not debug and not logging.getLogger().handlers:
+        # The kubernetes client logs a failing exec plugin on the root logger; skycheck
+        # reports the failure itself, in one line.
+        logging.getLogger().addHandler(logging.NullHandler())
     try:
         # Without standalone mode click returns the code of typer.Exit instead of exiting.
         result = app(args=args, prog_name="skycheck", standalone_mode=False)
@@ -300,7 +309,10 @@ def run(argv: list[str] | None = None) -> int:
 
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             sys.stderr.write(redact(text))
-        first = str(exc).splitlines()[0] if str(exc) else ""
+        from skycheck.secrets import redact
+
+        # Redact before cutting to length: a cut secret no longer matches its redaction.
+        first = redact(str(exc)).splitlines()[0] if str(exc) else ""
         return _fail(f"internal error: {type(exc).__name__}: {first}"[:400], ExitCode.UNDECIDED)
 
 

@@ -11,10 +11,12 @@ deadline, bounded concurrency and retries on 429/5xx that honour Retry-After.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -31,6 +33,7 @@ IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 # Values under these user keys are credentials and must never reach output.
 _SECRET_KEYS = ("token", "password", "client-key-data", "client-certificate-data")
+_SECRET_PARTS = re.compile(r"token|secret|password|key", re.IGNORECASE)
 
 
 # --- kubeconfig files --------------------------------------------------------------------
@@ -103,23 +106,43 @@ def _named(items: Any, name: str) -> dict[str, Any] | None:
     return None
 
 
-def _collect_secrets(data: dict[str, Any]) -> list[str]:
+def _collect_secrets(data: Any) -> list[str]:
+    """Credential values in a parsed kubeconfig, whatever its shape (it is not validated yet).
+
+    Collected before validation so that even a message about a malformed file, or a crash
+    while reading it, can be redacted.
+    """
     found: list[str] = []
-    for user in data.get("users", []) or []:
-        body = (user or {}).get("user") or {}
+    users = data.get("users") if isinstance(data, dict) else None
+    for user in users if isinstance(users, list) else ():
+        body = user.get("user") if isinstance(user, dict) else None
         if not isinstance(body, dict):
             continue
         for key in _SECRET_KEYS:
             value = body.get(key)
             if isinstance(value, str) and len(value) >= 4:
                 found.append(value)
-        provider = body.get("auth-provider") or {}
-        for value in (
-            (provider.get("config") or {}) if isinstance(provider, dict) else {}
-        ).values():
-            if isinstance(value, str) and len(value) >= 8:
+        found += _decoded_key(body.get("client-key-data"))
+        provider = body.get("auth-provider")
+        config = provider.get("config") if isinstance(provider, dict) else None
+        for key, value in config.items() if isinstance(config, dict) else ():
+            # id-token, refresh-token, access-token, client-secret...; not client-id or URLs,
+            # which are not secret and would mask ordinary words.
+            if _SECRET_PARTS.search(str(key)) and isinstance(value, str) and len(value) >= 8:
                 found.append(value)
     return found
+
+
+def _decoded_key(value: Any) -> list[str]:
+    """The PEM text inside client-key-data and its base64 lines: the client decodes it."""
+    if not isinstance(value, str):
+        return []
+    try:
+        pem = base64.b64decode(value, validate=False).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return []
+    lines = [line.strip() for line in pem.splitlines()]
+    return [pem, *(line for line in lines if len(line) >= 16 and not line.startswith("-----"))]
 
 
 def _validate(data: Any, source: str) -> dict[str, Any]:
@@ -177,12 +200,10 @@ def read_kubeconfig(explicit: str | None = None) -> Kubeconfig:
     merged: dict[str, Any] = {"clusters": [], "contexts": [], "users": []}
     secrets: list[str] = []
     for path in existing:
-        data = _validate(
-            yamlio.load_one(yamlio.read_text(path, what="kubeconfig"), path, what="kubeconfig"),
-            path,
-        )
-        secrets += _collect_secrets(data)
+        raw = yamlio.load_one(yamlio.read_text(path, what="kubeconfig"), path, what="kubeconfig")
+        secrets += _collect_secrets(raw)
         register(secrets)
+        data = _validate(raw, path)
         for section in ("clusters", "contexts", "users"):
             have = {item["name"] for item in merged[section]}
             merged[section] += [i for i in data.get(section) or [] if i["name"] not in have]
@@ -218,6 +239,25 @@ class Limits:
 class TransportError(Exception):
     """A request failed without an HTTP answer (connection, TLS, timeout)."""
 
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+# --max-inflight bounds the requests towards one API server, so contexts that point at the
+# same server (a kubeconfig often has one per namespace) share one gate.
+_GATES: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _gate_for(server: str, max_inflight: int) -> threading.BoundedSemaphore:
+    key = (server.rstrip("/").lower(), max_inflight)
+    with _GATES_LOCK:
+        gate = _GATES.get(key)
+        if gate is None:
+            gate = _GATES[key] = threading.BoundedSemaphore(max_inflight)
+        return gate
+
 
 class Connection:
     """A client for one kubeconfig context with bounded, retried JSON requests."""
@@ -227,7 +267,6 @@ class Connection:
 
         self.limits = limits
         self.secrets = kubeconfig.secrets
-        self._gate = threading.BoundedSemaphore(limits.max_inflight)
         cfg = client.Configuration()
         try:
             if kubeconfig.in_cluster:
@@ -264,6 +303,7 @@ class Connection:
         cfg.retries = 0  # retries are ours, with backoff and Retry-After
         self._api = client.ApiClient(cfg)
         self.server = cfg.host
+        self._gate = _gate_for(str(cfg.host), limits.max_inflight)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing is best effort
@@ -278,26 +318,29 @@ class Connection:
     ) -> Response:
         """Send one request, retrying 429/5xx and transport errors within the deadline."""
         attempt = 0
+        last = ""  # why the previous attempt failed, for the deadline message
         while True:
             attempt += 1
             remaining = self.limits.remaining()
             if remaining <= 0:
-                raise TransportError("run deadline exceeded")
+                raise TransportError(_with_cause("run deadline exceeded", last))
             timeout = min(self.limits.request_timeout, max(remaining, 0.1))
             retry_after: float | None = None
             try:
                 response = self._send(method, path, body, headers or [], timeout)
-            except TransportError:
-                if attempt > self.limits.retries:
+            except TransportError as exc:
+                if attempt > self.limits.retries or not exc.retryable:
                     raise
+                last = str(exc)
             else:
                 if response.status not in RETRY_STATUSES or attempt > self.limits.retries:
                     return Response(response.status, response.body, attempt)
                 retry_after = _retry_after(response.body.get("_retry_after"))
+                last = f"HTTP {response.status}"
             backoff = min(0.2 * 2 ** (attempt - 1), 5.0) * (0.75 + random.random() / 2)
             wait = max(backoff, retry_after or 0.0)
             if wait >= self.limits.remaining():
-                raise TransportError("run deadline exceeded while backing off")
+                raise TransportError(_with_cause("run deadline exceeded while backing off", last))
             time.sleep(wait)
 
     def _send(
@@ -325,7 +368,8 @@ class Connection:
                 status = raw.status
                 retry_after = raw.headers.get("Retry-After")
             except Exception as exc:  # urllib3/ssl/socket errors of every kind
-                raise TransportError(_transport_message(exc, self.secrets)) from None
+                message, retryable = _transport_message(exc, self.secrets)
+                raise TransportError(message, retryable=retryable) from None
         try:
             parsed = json.loads(data) if data else {}
         except ValueError:
@@ -344,11 +388,22 @@ def _retry_after(value: Any) -> float | None:
         return None
 
 
-def _transport_message(exc: BaseException, secrets: Iterable[str]) -> str:
+def _with_cause(message: str, last: str) -> str:
+    return f"{message} (last error: {last})" if last else message
+
+
+def _transport_message(exc: BaseException, secrets: Iterable[str]) -> tuple[str, bool]:
+    """A short, secret-free reason, and whether trying again could help."""
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
-    if "certificate" in lowered or "ssl" in lowered:
-        short = "TLS error (certificate not trusted or wrong CA)"
+    if "pem lib" in lowered or "key values mismatch" in lowered or "no start line" in lowered:
+        # The client certificate or key in the kubeconfig cannot be loaded: also final.
+        return "TLS error: cannot load the kubeconfig's client certificate or key", False
+    if "certificate" in lowered or "hostname mismatch" in lowered:
+        # Verification failures are deterministic: retrying only burns the deadline.
+        return "TLS error: server certificate not trusted (wrong CA or server name?)", False
+    if "ssl" in lowered or "tls" in lowered:
+        short = "TLS error: handshake or record failure (does the server speak HTTPS?)"
     elif "timed out" in lowered or "timeout" in lowered:
         short = "request timed out"
     elif "refused" in lowered:
@@ -359,7 +414,7 @@ def _transport_message(exc: BaseException, secrets: Iterable[str]) -> str:
         short = "cannot resolve the API server host"
     else:
         short = " ".join(text.split())[:200]
-    return redact(short, secrets)
+    return redact(short, secrets), True
 
 
 def in_cluster_context() -> ContextInfo:

@@ -11,18 +11,27 @@ A malformed document raises :class:`~skycheck.errors.ManifestError` naming the f
 document index (0-based, as :mod:`skycheck.yamlio` counts) and the key path, e.g.
 ``rbac.yaml: document 2: Role default/sky-sa-role: rules[0].verbs must be a list of strings``.
 
-Parsing: YAML goes through :mod:`skycheck.yamlio` (PyYAML's C parser; YAML 1.1 like the
-``sigs.k8s.io/yaml`` that kubectl uses, so ``on``/``yes`` are booleans as there), JSON
-through the standard library with duplicate keys rejected. This module must not import
-``kubernetes``: offline mode never pays for it.
+Parsing: YAML goes through :mod:`skycheck.yamlio` (YAML 1.1 like the ``sigs.k8s.io/yaml``
+that kubectl uses, so ``on``/``yes`` are booleans as there; a Rust parser when it provably
+reads the text the same way, PyYAML's strict loader otherwise), JSON through the standard
+library with duplicate keys rejected. This module must not import ``kubernetes``: offline
+mode never pays for it.
+
+Speed (docs/benchmarks.md): Python's cyclic garbage collector is paused while documents are
+parsed and turned into RBAC objects. Parsing a 3 MB file allocates about half a million
+dicts, lists and strings; each allocation burst would trigger collections that walk every
+young object, and none of them can free anything (parsed documents hold no reference
+cycles, and are freed by reference counting as soon as they are converted).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -52,7 +61,7 @@ class _Collector:
     def __init__(self, default_namespace: str) -> None:
         self.default_namespace = default_namespace
         self.objects: list[rbac.RbacObject] = []
-        self.where: dict[tuple[str, str, str], str] = {}
+        self.where: dict[tuple[str, str, str], tuple[str, str]] = {}  # (source, where)
         self.namespaces: set[str] = set()
         self.service_accounts: set[tuple[str, str]] = set()
         self.warnings: list[str] = []
@@ -119,21 +128,20 @@ class _Collector:
             )
         if kind not in rbac.RBAC_KINDS:
             raise ManifestError(source, where, f"unknown kind {kind} in {rbac.RBAC_API_VERSION}")
-        label = _label(doc, kind)
         try:
             obj = rbac.parse_object(doc, default_namespace=self.default_namespace)
         except rbac.InvalidObjectError as exc:
-            raise ManifestError(source, where, f"{label}: {exc}") from None
+            raise ManifestError(source, where, f"{_label(doc, kind)}: {exc}") from None
         if kind in rbac.NAMESPACED_KINDS and not _namespace(doc, source, where):
             self.defaulted.append(f"{kind} {obj.name}")
-        key = rbac.object_key(obj)
-        here = f"{source} {where}"
-        if key in self.where:
+        key = (kind, obj.namespace, obj.name)  # rbac.object_key, without the call
+        earlier = self.where.get(key)
+        if earlier is not None:
             self.warnings.append(
-                f"{rbac.describe_object(obj)} is defined twice ({self.where[key]} and {here}); "
-                "the later one is used, as kubectl apply would"
+                f"{rbac.describe_object(obj)} is defined twice ({earlier[0]} {earlier[1]} and "
+                f"{source} {where}); the later one is used, as kubectl apply would"
             )
-        self.where[key] = here
+        self.where[key] = (source, where)
         self.objects.append(obj)
 
     def result(self, sources: Sequence[str]) -> Manifests:
@@ -263,7 +271,26 @@ def parse_text(
     return collector.result([source])
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (see the module docstring); restore it after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _parse_into(collector: _Collector, text: str, source: str, is_json: bool | None) -> None:
+    with _gc_paused():
+        _parse_into_unpaused(collector, text, source, is_json)
+
+
+def _parse_into_unpaused(
+    collector: _Collector, text: str, source: str, is_json: bool | None
+) -> None:
     try:
         yamlio.check_text(text, source, "manifest")
     except InputError as exc:

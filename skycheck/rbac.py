@@ -863,10 +863,16 @@ class RbacState:
         clusterroleaggregation_controller.go, syncClusterRole: for a ClusterRole with an
         aggregationRule, rules = for each selector in order, for each matching ClusterRole
         sorted by name, except itself, each rule not already present (deep equality). The
-        hand-written rules are replaced. The controller re-syncs on every change, so chains
-        (view -> edit -> admin) converge; here we compute that fixpoint directly, starting
-        aggregated roles empty (the least fixpoint, unique unless roles aggregate each
-        other). A role with a selector the controller cannot parse keeps its own rules.
+        hand-written rules are replaced, unless that union is empty: the controller writes
+        with server-side apply (``WithRules(newPolicyRules...)``, force), and an apply
+        configuration without rules leaves the ``rules`` field to whoever wrote it, so a
+        role whose selectors match nothing keeps the rules it was created with (found by
+        tests/differential; regression test in tests/differential/test_regressions.py).
+        The controller re-syncs on every change, so chains (view -> edit -> admin) converge;
+        here we compute that fixpoint directly, from the rules as written and syncing in
+        name order: the result is unique unless roles aggregate each other, and then it is
+        what that order gives on a fresh cluster. A role with a selector the controller
+        cannot parse keeps its own rules.
         """
         rules: dict[str, tuple[PolicyRule, ...]] = {
             name: cr.rules for name, cr in self._cluster_roles.items()
@@ -883,12 +889,13 @@ class RbacState:
             sources[name] = [
                 [m for m in names if m != name and sel.matches(label_maps[m])] for sel in agg
             ]
-            rules[name] = ()
-        # Sets grow monotonically from empty, so this terminates; once they are stable a few
-        # more passes settle the order of the lists (cosmetic: order never changes a decision).
-        current_sets = {name: frozenset[PolicyRule]() for name in aggregated}
+        # Without cycles the sets settle within a pass per level of the chains; once they are
+        # stable a few more passes settle the order of the lists (cosmetic: order never
+        # changes a decision). Cycles (warned about) may not settle: the passes are bounded.
+        own = {name: self._cluster_roles[name].rules for name in aggregated}
+        current_sets = {name: frozenset(own[name]) for name in aggregated}
         settle = len(aggregated) + 1
-        while True:
+        for _ in range(4 * len(aggregated) + 8):
             sets_changed = lists_changed = False
             for name in aggregated:
                 merged: dict[PolicyRule, None] = {}
@@ -896,7 +903,7 @@ class RbacState:
                     for m in matched:
                         for rule in rules[m]:
                             merged.setdefault(rule, None)
-                new_rules = tuple(merged)
+                new_rules = tuple(merged) or own[name]  # nothing aggregated: rules untouched
                 lists_changed |= new_rules != rules[name]
                 rules[name] = new_rules
                 new_set = frozenset(new_rules)
@@ -965,8 +972,8 @@ class RbacState:
                     low[parent] = min(low[parent], low[node])
         return tuple(
             f"ClusterRoles {', '.join(c)} aggregate each other: on a cluster the result depends "
-            "on the order kube-controller-manager syncs them; skycheck uses only rules that "
-            "reach the cycle from non-aggregated ClusterRoles"
+            "on the order kube-controller-manager syncs them; skycheck assumes one such order "
+            "(by name)"
             for c in sorted(cycles)
         )
 

@@ -110,10 +110,13 @@ def execute(req: CheckRequest) -> int:
     else:
         reports = _live(req, catalogue, features, required, fail_on)
     multi = _is_multi(req) or len(reports) > 1
+    # One fix file per context only when several contexts were checked; the identities
+    # of one context share its file (their objects have different names).
+    per_context = _is_multi(req) or len({r.context for r in reports}) > 1
     reports = [_with_fix(r) for r in reports]
     if req.fix_path is not None:
-        _write_fix(req.fix_path, reports, multi)
-    _emit(req, reports, multi)
+        _write_fix(req.fix_path, reports, per_context)
+    _emit(req, reports, multi, per_context)
     return verdict_exit_code(worst([r.verdict for r in reports]))
 
 
@@ -219,6 +222,7 @@ class _Who:
     features: tuple[str, ...]
     required: tuple[str, ...]
     fail_on: FailOn
+    managed: bool = False  # SkyPilot's own account: it may not exist before the first launch
 
 
 def _identities(
@@ -264,7 +268,16 @@ def _identities(
         checked = tuple(n for n in catalogue.names if n in wanted)
         must, gate = (), FailOn.NEVER
     assert account.service_account is not None
-    out.append(_Who(f"{account.namespace}:{account.service_account}", None, checked, must, gate))
+    out.append(
+        _Who(
+            f"{account.namespace}:{account.service_account}",
+            None,
+            checked,
+            must,
+            gate,
+            managed=account.managed and not req.all_features,
+        )
+    )
     return out
 
 
@@ -322,7 +335,9 @@ def _live_context(
                 plan = CheckPlan(namespace, who.features, who.required, who.fail_on, info.name)
                 target = Target(plan, who.sa, who.as_user, req.as_groups if who.as_user else ())
                 subject = _subject_for(target)
-                reviewer = LiveReviewer(conn, self_check=subject is None)
+                reviewer = LiveReviewer(
+                    conn, self_check=subject is None, lookup_account=not who.managed
+                )
                 if subject is None:
                     try:
                         username, groups, uid = reviewer.whoami()
@@ -397,7 +412,7 @@ def _with_fix(report: Report) -> Report:
     return replace(report, fix=fix_manifest(report))
 
 
-def _write_fix(path: Path, reports: list[Report], multi: bool) -> None:
+def _write_fix(path: Path, reports: list[Report], per_context: bool) -> None:
     """Write the fixes; with several contexts, one file per context.
 
     Fix objects are named after the subject, so two contexts' fixes in one file
@@ -408,7 +423,8 @@ def _write_fix(path: Path, reports: list[Report], multi: bool) -> None:
 
     by_file: dict[str, list[str]] = {}
     for report in reports:
-        texts = by_file.setdefault(fix_path_for(str(path), report.context if multi else None), [])
+        name = fix_path_for(str(path), report.context if per_context else None)
+        texts = by_file.setdefault(name, [])
         if report.fix:
             texts.append(report.fix)
     for name, texts in by_file.items():
@@ -422,7 +438,7 @@ def _write_fix(path: Path, reports: list[Report], multi: bool) -> None:
             raise UsageError(f"cannot write --fix file {target}: {exc.strerror or exc}") from None
 
 
-def _emit(req: CheckRequest, reports: list[Report], multi: bool) -> None:
+def _emit(req: CheckRequest, reports: list[Report], multi: bool, per_context: bool) -> None:
     from skycheck.render import OutputFormat, render
 
     if req.explain:  # what the SkyPilot setup made skycheck check, and why
@@ -438,6 +454,7 @@ def _emit(req: CheckRequest, reports: list[Report], multi: bool) -> None:
         OutputFormat(req.output),
         color=color,
         fix_path=str(req.fix_path) if req.fix_path else None,
+        fix_per_context=per_context,
     )
     text = redact(text)
     if req.output_file is not None:

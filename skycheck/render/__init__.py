@@ -103,6 +103,7 @@ def render(
     color: bool = False,
     width: int = 100,
     fix_path: str | None = None,
+    fix_per_context: bool = False,
 ) -> str:
     """Render one Report (single form) or a list of them (multi form) as ``fmt``.
 
@@ -115,5 +116,7 @@ def render(
     except ValueError:
         known = ", ".join(f.value for f in OutputFormat)
         raise UsageError(f"unknown output format {fmt!r}; known formats: {known}") from None
-    options = RenderOptions(color=color, width=width, fix_path=fix_path)
+    options = RenderOptions(
+        color=color, width=width, fix_path=fix_path, fix_per_context=fix_per_context
+    )
     return RENDERERS[output](report_or_reports, options)

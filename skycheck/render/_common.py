@@ -105,7 +105,9 @@ def subject_label(subject: Subject) -> str:
 
 def report_labels(reports: Sequence[Report]) -> tuple[str, ...]:
     """Short, unique names for reports in a multi-report document."""
-    base = [r.context or "(current context)" for r in reports]
+    base = [
+        r.context or ("(offline)" if r.mode == "offline" else "(current context)") for r in reports
+    ]
     if len(set(base)) != len(base):
         base = [f"{b} {r.subject.username}" for b, r in zip(base, reports, strict=True)]
     if len(set(base)) != len(base):
@@ -233,6 +235,7 @@ class RenderOptions:
     color: bool = False
     width: int = 100
     fix_path: str | None = None  # where the CLI wrote the fix manifest (--fix PATH)
+    fix_per_context: bool = False  # several contexts: one fix file (and --context) each
 
 
 def finish(text: str) -> str:

@@ -102,7 +102,11 @@ def _notice(report: Report, label: str | None, options: RenderOptions, multi: bo
     text = f"{subject_label(report.subject)} in {where}{ctx}: {counts}"
     if report.fix:
         text += (
-            " " + fix_hint(options.fix_path, report.context if multi else None, report.fix) + "."
+            " "
+            + fix_hint(
+                options.fix_path, report.context if options.fix_per_context else None, report.fix
+            )
+            + "."
         )
     return command("notice", text, title=title)
 

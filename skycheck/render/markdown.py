@@ -158,7 +158,9 @@ def _report_body(report: Report, options: RenderOptions, level: int, multi: bool
         out += [f"- {escape(n)}" for n in report.notes]
     if report.fix:
         out += ["", f"{h} To fix", ""]
-        cmd = fix_command(options.fix_path, report.context if multi else None, report.fix)
+        cmd = fix_command(
+            options.fix_path, report.context if options.fix_per_context else None, report.fix
+        )
         if options.fix_path:
             out.append(f"Apply the generated RBAC manifest: {_code(cmd, False)}")
         else:

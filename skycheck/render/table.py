@@ -39,7 +39,6 @@ from skycheck.render._common import (
     group_by_rule,
     normalize,
     problems_first,
-    report_labels,
     resource_text,
     sorted_findings,
     subject_label,
@@ -147,14 +146,13 @@ def _details(report: Report, options: RenderOptions, multi: bool) -> list[Render
     if features:
         blocks.append(features)
     if report.notes:
-        blocks.append(
-            [Text("Notes:", style="bold"), *(Text(f"  - {clean(n)}") for n in report.notes)]
-        )
+        blocks.append([Text("Notes:", style="bold"), _bullets(report.notes)])
     if report.warnings:
-        warnings = (Text(f"  - {clean(w)}") for w in report.warnings)
-        blocks.append([Text("Warnings:", style="bold yellow"), *warnings])
+        blocks.append([Text("Warnings:", style="bold yellow"), _bullets(report.warnings)])
     if report.fix:
-        hint = fix_hint(options.fix_path, report.context if multi else None, report.fix)
+        hint = fix_hint(
+            options.fix_path, report.context if options.fix_per_context else None, report.fix
+        )
         blocks.append([Text(clean(hint))])
     out: list[RenderableType] = []
     for i, block in enumerate(blocks):
@@ -164,13 +162,26 @@ def _details(report: Report, options: RenderOptions, multi: bool) -> list[Render
     return out
 
 
+def _bullets(items: Sequence[str]) -> Table:
+    """A bulleted list whose wrapped lines keep their indent."""
+    grid = Table.grid()
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for item in items:
+        grid.add_row("  - ", clean(item))
+    return grid
+
+
 def _overview(reports: Sequence[Report]) -> list[RenderableType]:
     v = worst([r.verdict for r in reports])
     title = Text("skycheck ")
     title.append(v.value.upper(), style=_VERDICT_STYLE[v])
     title.append(f"  {len(reports)} reports")
     out: list[RenderableType] = [title]
-    labels = [clean(label) for label in report_labels(reports)]
+    labels = [
+        clean(r.context or ("(offline)" if r.mode == "offline" else "(current context)"))
+        for r in reports
+    ]
     pad = max(len(label) for label in labels)
     for label, r in zip(labels, reports, strict=True):
         c = count(r.findings)

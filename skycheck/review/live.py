@@ -81,11 +81,18 @@ class LiveReviewer:
 
     mode = "live"
 
-    def __init__(self, conn: Connection, *, self_check: bool) -> None:
+    def __init__(self, conn: Connection, *, self_check: bool, lookup_account: bool = True) -> None:
         self.conn = conn
         self.self_check = self_check
+        # Off for SkyPilot's own account, which it creates at the first launch.
+        self.lookup_account = lookup_account
         self._lock = threading.Lock()
         self._unavailable: dict[tuple[Method, str], str] = {}
+        # Set once the server has answered anything: after that a transport error is a
+        # fault in the middle of a run, and the findings made so far are kept (as unknown
+        # for the rest) instead of being thrown away by a one-line error.
+        self._reached = False
+        self._asked = False  # review() has been called before
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -93,11 +100,19 @@ class LiveReviewer:
         """The caller's username, groups and uid via SelfSubjectReview."""
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
         resp = self._post_or_raise("/apis/authentication.k8s.io/v1/selfsubjectreviews", body)
+        if resp.status == 401:
+            raise UndecidedError(
+                "cannot tell who the caller is: the API server answered 401 Unauthorized "
+                "(expired or revoked token, or a client certificate it does not trust)"
+            )
         if resp.status != 201:
             raise UndecidedError(
                 f"cannot tell who the caller is (SelfSubjectReview: {status_message(resp)})"
             )
-        info = (resp.body.get("status") or {}).get("userInfo") or {}
+        status = resp.body.get("status")
+        info = status.get("userInfo") if isinstance(status, dict) else None
+        if not isinstance(info, dict) or not info.get("username"):
+            raise UndecidedError("cannot tell who the caller is (SelfSubjectReview: no username)")
         return (
             str(info.get("username", "")),
             tuple(info.get("groups") or ()),
@@ -112,7 +127,12 @@ class LiveReviewer:
         # The first review runs alone: it finds out which method the caller may use
         # (and whether the server answers at all) before everything else is sent.
         first = self._review_one(subject, requirements[0], probe=True)
-        if first.refused and (self.self_check or "401" in first.finding.reason):
+        if first.refused and "401" in first.finding.reason:
+            raise UndecidedError(
+                "the API server answered 401 Unauthorized: it does not accept the kubeconfig's "
+                "credentials (expired or revoked token?)"
+            )
+        if first.refused and self.self_check:
             raise UndecidedError(f"not allowed to ask the API server: {first.finding.reason}")
         rest: list[_Answer] = []
         if len(requirements) > 1:
@@ -120,7 +140,11 @@ class LiveReviewer:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 rest = list(pool.map(lambda r: self._review_one(subject, r), requirements[1:]))
         answers = [first, *rest]
-        if all(a.refused for a in answers):
+        # Refused everything on the first call: the caller cannot ask at all, say so in one
+        # line. On a later call (the engine's namespace preconditions) keep the report.
+        first_call = not self._asked
+        self._asked = True
+        if all(a.refused for a in answers) and first_call:
             lacking = "; ".join(dict.fromkeys(self._unavailable.values()))
             raise UndecidedError(
                 f"not allowed to ask the API server about {subject.username}: the caller "
@@ -135,7 +159,12 @@ class LiveReviewer:
             for (_, _), what in sorted(self._unavailable.items(), key=lambda kv: kv[1])
         ]
         namespaces = self._namespaces(requirements, warnings)
-        if subject.is_service_account and subject.namespace and not self.self_check:
+        if (
+            subject.is_service_account
+            and subject.namespace
+            and not self.self_check
+            and self.lookup_account
+        ):
             self._check_service_account(subject, warnings)
         return ReviewResult(
             findings=tuple(a.finding for a in answers),
@@ -174,7 +203,7 @@ class LiveReviewer:
                     break
                 continue
             except TransportError as exc:
-                if probe:
+                if probe and not self._reached:
                     raise UndecidedError(
                         f"cannot reach the API server of context {self.conn.context.name} "
                         f"({self.conn.server}): {exc}"
@@ -239,8 +268,13 @@ class LiveReviewer:
             body = {"kind": "SelfSubjectAccessReview", "spec": {"resourceAttributes": attrs}}
         body["apiVersion"] = "authorization.k8s.io/v1"
         resp = self.conn.request("POST", path, body, headers)
+        self._reached = True
         if resp.status == 201:
-            return dict(resp.body.get("status") or {})
+            answer = resp.body.get("status")
+            if resp.body.get("kind") != body["kind"] or not isinstance(answer, dict):
+                # Not a review (a proxy's page, a truncated body): no answer, not a "no".
+                raise _ServerError(f"HTTP 201 without a {body['kind']} status in the body")
+            return dict(answer)
         if resp.status == 401:
             raise _NotAllowedToAsk(
                 "authenticate: the API server answered 401 Unauthorized "
@@ -257,7 +291,9 @@ class LiveReviewer:
 
     def _post_or_raise(self, path: str, body: dict[str, Any]) -> Response:
         try:
-            return self.conn.request("POST", path, body)
+            resp = self.conn.request("POST", path, body)
+            self._reached = True
+            return resp
         except TransportError as exc:
             raise UndecidedError(
                 f"cannot reach the API server of context {self.conn.context.name} "

@@ -432,9 +432,13 @@ class TestAggregation:
         )
         assert state.cluster_role_rules("agg") == (rule(),)
 
-    def test_no_match_gives_no_rules(self) -> None:
+    def test_no_match_keeps_hand_written_rules(self) -> None:
+        # The controller's server-side apply of an empty rule list leaves ``rules`` alone
+        # (tests/differential/test_regressions.py has the live proof).
         state = RbacState([ClusterRole("agg", (rule(),), aggregation=(selector(nope="1"),))])
-        assert state.cluster_role_rules("agg") == ()
+        assert state.cluster_role_rules("agg") == (rule(),)
+        empty = RbacState([ClusterRole("agg", (), aggregation=(selector(nope="1"),))])
+        assert empty.cluster_role_rules("agg") == ()
 
     def test_empty_selector_matches_every_cluster_role(self) -> None:
         state = RbacState(
@@ -542,7 +546,11 @@ class TestAggregation:
                 ),
             ]
         )
-        assert state.cluster_role_rules("x") == ()
+        # Order-dependent on a cluster: whichever syncs first takes the other's hand-written
+        # rules, and then both hold them. Never empty. In name order: x first.
+        assert state.cluster_role_rules("x") == state.cluster_role_rules("y") == (
+            rule(resources=("hy",)),
+        )
         assert len(state.warnings) == 1 and "x, y" in state.warnings[0]
 
     def test_invalid_selector_keeps_hand_written_rules(self) -> None:

@@ -184,7 +184,8 @@ CASES: dict[str, Callable[[], Report | list[Report]]] = {
 
 def _render(case: str, fmt: OutputFormat) -> str:
     fix_path = FIX_PATH if case == "fail" else None
-    return render(CASES[case](), fmt, fix_path=fix_path)
+    # The multi case stands for several contexts: one fix file (and --context) each.
+    return render(CASES[case](), fmt, fix_path=fix_path, fix_per_context=case == "multi")
 
 
 def _as_list(obj: Report | list[Report]) -> list[Report]:
