@@ -481,6 +481,8 @@ class ControlPlane:
                 # blocking: the event is written in the request's goroutine, never dropped or
                 # buffered, so a test can read the log right after the call (batch could lag).
                 "--audit-log-mode=blocking",
+                # Never rotate: audit windows read one file (the default rotates at 100 MB).
+                "--audit-log-maxsize=0",
             ]
         self._spawn("kube-apiserver", api_argv)
         self._wait(deadline, "rbac/bootstrap-roles in /readyz", self._bootstrap_roles_ready)
