@@ -27,6 +27,7 @@ from typing import Any
 from skycheck import yamlio
 from skycheck.errors import ConfigError, UndecidedError
 from skycheck.secrets import redact, register
+from skycheck.transport import DirectTransport
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -60,6 +61,16 @@ class Kubeconfig:
     data: dict[str, Any]
     secrets: tuple[str, ...] = ()
     in_cluster: bool = False
+    # "clusters/NAME" or "users/NAME" -> the directory of the file that defined it, for
+    # relative certificate and token paths (kubectl resolves them against that file).
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def entry(self, section: str, name: str) -> tuple[dict[str, Any], Path | None]:
+        """The body of a cluster or user entry, and the directory its paths are relative to."""
+        item = _named(self.data.get(section, []), name) or {}
+        body = item.get(section[:-1]) or {}
+        origin = self.origins.get(f"{section}/{name}")
+        return (body if isinstance(body, dict) else {}), (Path(origin) if origin else None)
 
     @property
     def current_context(self) -> str | None:
@@ -197,6 +208,7 @@ def read_kubeconfig(explicit: str | None = None) -> Kubeconfig:
             "no kubeconfig found (and not running in a pod)",
             hint="pass --kubeconfig, set KUBECONFIG, or use --manifests",
         )
+    origins: dict[str, str] = {}
     merged: dict[str, Any] = {"clusters": [], "contexts": [], "users": []}
     secrets: list[str] = []
     for path in existing:
@@ -206,10 +218,12 @@ def read_kubeconfig(explicit: str | None = None) -> Kubeconfig:
         data = _validate(raw, path)
         for section in ("clusters", "contexts", "users"):
             have = {item["name"] for item in merged[section]}
-            merged[section] += [i for i in data.get(section) or [] if i["name"] not in have]
+            added = [i for i in data.get(section) or [] if i["name"] not in have]
+            merged[section] += added
+            origins.update({f"{section}/{i['name']}": str(Path(path).parent) for i in added})
         if "current-context" not in merged and data.get("current-context"):
             merged["current-context"] = data["current-context"]
-    return Kubeconfig(paths=tuple(existing), data=merged, secrets=tuple(secrets))
+    return Kubeconfig(paths=tuple(existing), data=merged, secrets=tuple(secrets), origins=origins)
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -263,10 +277,33 @@ class Connection:
     """A client for one kubeconfig context with bounded, retried JSON requests."""
 
     def __init__(self, kubeconfig: Kubeconfig, context: str | None, limits: Limits) -> None:
-        from kubernetes import client, config  # the one place kubernetes is imported
-
         self.limits = limits
         self.secrets = kubeconfig.secrets
+        self._direct: DirectTransport | None = None
+        if not kubeconfig.in_cluster:
+            self.context = kubeconfig.context(context)
+            cluster, cluster_base = kubeconfig.entry("clusters", self.context.cluster)
+            user, user_base = kubeconfig.entry("users", self.context.user)
+            self._direct = DirectTransport.create(
+                cluster,
+                user,
+                cluster_base=cluster_base,
+                user_base=user_base,
+                source=kubeconfig.where,
+                where=f"context {self.context.name}",
+                pool_size=limits.max_inflight,
+            )
+        if self._direct is not None:
+            # Token or client-certificate users: no need to import the kubernetes client.
+            self.server = self._direct.server
+            self._gate = _gate_for(self.server, limits.max_inflight)
+            return
+        self._init_client(kubeconfig, context, limits)
+
+    def _init_client(self, kubeconfig: Kubeconfig, context: str | None, limits: Limits) -> None:
+        """The kubernetes client, for exec plugins, auth providers and in-cluster config."""
+        from kubernetes import client, config  # the one place kubernetes is imported
+
         cfg = client.Configuration()
         try:
             if kubeconfig.in_cluster:
@@ -307,7 +344,10 @@ class Connection:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing is best effort
-            self._api.close()
+            if self._direct is not None:
+                self._direct.close()
+            else:
+                self._api.close()
 
     def request(
         self,
@@ -356,6 +396,11 @@ class Connection:
         hdrs = {"Accept": "application/json", "Content-Type": "application/json"}
         with self._gate:
             try:
+                if self._direct is not None:
+                    payload = json.dumps(body).encode() if body is not None else None
+                    direct = self._direct.send(method, path, payload, headers, timeout)
+                    data, status, retry_after = direct.data, direct.status, direct.retry_after
+                    return _parse(data, status, retry_after)
                 m, url, h, b, p = self._api.param_serialize(
                     method, path, header_params=hdrs, body=body, auth_settings=["BearerToken"]
                 )
@@ -370,15 +415,19 @@ class Connection:
             except Exception as exc:  # urllib3/ssl/socket errors of every kind
                 message, retryable = _transport_message(exc, self.secrets)
                 raise TransportError(message, retryable=retryable) from None
-        try:
-            parsed = json.loads(data) if data else {}
-        except ValueError:
-            parsed = {}
-        if not isinstance(parsed, dict):
-            parsed = {}
-        if retry_after is not None:
-            parsed["_retry_after"] = retry_after
-        return Response(status, parsed)
+        return _parse(data, status, retry_after)
+
+
+def _parse(data: bytes, status: int, retry_after: str | None) -> Response:
+    try:
+        parsed = json.loads(data) if data else {}
+    except ValueError:
+        parsed = {}
+    if not isinstance(parsed, dict):
+        parsed = {}
+    if retry_after is not None:
+        parsed["_retry_after"] = retry_after
+    return Response(status, parsed)
 
 
 def _retry_after(value: Any) -> float | None:

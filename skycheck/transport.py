@@ -102,8 +102,10 @@ class DirectTransport:
         cluster: dict[str, Any],
         user: dict[str, Any],
         *,
-        base: Path | None,
+        cluster_base: Path | None,
+        user_base: Path | None,
         source: str,
+        where: str,
         pool_size: int,
     ) -> DirectTransport | None:
         """A transport for this cluster and user, or None when the kubernetes client is needed."""
@@ -124,28 +126,32 @@ class DirectTransport:
                 ctx.load_verify_locations(cadata=data.decode("ascii", "replace"))
             except ssl.SSLError:
                 raise ConfigError(
-                    source, "certificate-authority-data", "is not a PEM certificate"
+                    source, f"{where}: certificate-authority-data", "is not a PEM certificate"
                 ) from None
         elif cluster.get("certificate-authority"):
             try:
-                ctx.load_verify_locations(cafile=_file(str(cluster["certificate-authority"]), base))
+                ctx.load_verify_locations(
+                    cafile=_file(str(cluster["certificate-authority"]), cluster_base)
+                )
             except (OSError, ssl.SSLError):
                 raise ConfigError(
-                    source, "certificate-authority", "cannot be read as a PEM certificate file"
+                    source,
+                    f"{where}: certificate-authority",
+                    "cannot be read as a PEM certificate file",
                 ) from None
-        cert = _pem(user, "client-certificate", base, source)
-        key = _pem(user, "client-key", base, source)
+        cert = _pem(user, "client-certificate", user_base, source, where)
+        key = _pem(user, "client-key", user_base, source, where)
         if (cert is None) != (key is None):
-            raise ConfigError(source, "user", "needs both a client certificate and a key")
+            raise ConfigError(source, where, "needs both a client certificate and a key")
         if cert is not None and key is not None:
-            _load_client_pair(ctx, cert, key, source)
+            _load_client_pair(ctx, cert, key, source, where)
         token = user.get("token")
         token_file = user.get("tokenFile")
         return cls(
             server,
             ctx,
             str(token) if token else None,
-            _file(str(token_file), base) if token_file else None,
+            _file(str(token_file), user_base) if token_file else None,
             pool_size,
             str(cluster["tls-server-name"]) if cluster.get("tls-server-name") else None,
         )
@@ -194,18 +200,22 @@ class DirectTransport:
         self._pool.clear()
 
 
-def _pem(user: dict[str, Any], key: str, base: Path | None, source: str) -> bytes | None:
+def _pem(
+    user: dict[str, Any], key: str, base: Path | None, source: str, where: str
+) -> bytes | None:
     if user.get(f"{key}-data"):
-        return _b64(str(user[f"{key}-data"]), f"{key}-data", source)
+        return _b64(str(user[f"{key}-data"]), f"{where}: {key}-data", source)
     if user.get(key):
         try:
             return Path(_file(str(user[key]), base)).read_bytes()
         except OSError:
-            raise ConfigError(source, key, "cannot be read") from None
+            raise ConfigError(source, f"{where}: {key}", "cannot be read") from None
     return None
 
 
-def _load_client_pair(ctx: ssl.SSLContext, cert: bytes, key: bytes, source: str) -> None:
+def _load_client_pair(
+    ctx: ssl.SSLContext, cert: bytes, key: bytes, source: str, where: str
+) -> None:
     """ssl loads a client certificate only from files: write both to a private temp
     directory, load them, and remove them at once."""
     with tempfile.TemporaryDirectory(prefix="skycheck-") as tmp:
@@ -218,7 +228,7 @@ def _load_client_pair(ctx: ssl.SSLContext, cert: bytes, key: bytes, source: str)
             ctx.load_cert_chain(str(cert_path), str(key_path))
         except ssl.SSLError:
             raise ConfigError(
-                source, "client-certificate", "client certificate and key do not load as a PEM pair"
+                source, where, "client certificate and key do not load as a PEM pair"
             ) from None
         finally:
             for path in (cert_path, key_path):
