@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from skycheck.errors import UndecidedError
@@ -134,12 +134,22 @@ class LiveReviewer:
             )
         if first.refused and self.self_check:
             raise UndecidedError(f"not allowed to ask the API server: {first.finding.reason}")
-        rest: list[_Answer] = []
-        if len(requirements) > 1:
-            workers = max(1, min(self.conn.limits.max_inflight, len(requirements) - 1))
+        # Features can share a permission (persistentvolumeclaims in high-availability and
+        # volumes): ask the server once per distinct question and share the answer.
+        keys = [_question(r) for r in requirements]
+        todo = {k: r for k, r in zip(keys[1:], requirements[1:], strict=True) if k != keys[0]}
+        asked: dict[tuple[str, ...], _Answer] = {keys[0]: first}
+        if todo:
+            workers = max(1, min(self.conn.limits.max_inflight, len(todo)))
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                rest = list(pool.map(lambda r: self._review_one(subject, r), requirements[1:]))
-        answers = [first, *rest]
+                got = pool.map(lambda r: self._review_one(subject, r), todo.values())
+                asked.update(zip(todo, got, strict=True))
+        answers = [
+            a
+            if a.finding.requirement is r
+            else _Answer(replace(a.finding, requirement=r), a.method, a.refused)
+            for r, a in ((r, asked[k]) for r, k in zip(requirements, keys, strict=True))
+        ]
         # Refused everything on the first call: the caller cannot ask at all, say so in one
         # line. On a later call (the engine's namespace preconditions) keep the report.
         first_call = not self._asked
@@ -342,6 +352,11 @@ class LiveReviewer:
                 f"cannot tell whether service account {subject.namespace}/{subject.name} "
                 f"exists ({why})"
             )
+
+
+def _question(req: Requirement) -> tuple[str, ...]:
+    """What one access review asks; requirements with equal questions share an answer."""
+    return (req.verb, req.group, req.resource, req.subresource, req.namespace, req.name)
 
 
 class _ServerError(Exception):
