@@ -548,8 +548,10 @@ class TestAggregation:
         )
         # Order-dependent on a cluster: whichever syncs first takes the other's hand-written
         # rules, and then both hold them. Never empty. In name order: x first.
-        assert state.cluster_role_rules("x") == state.cluster_role_rules("y") == (
-            rule(resources=("hy",)),
+        assert (
+            state.cluster_role_rules("x")
+            == state.cluster_role_rules("y")
+            == (rule(resources=("hy",)),)
         )
         assert len(state.warnings) == 1 and "x, y" in state.warnings[0]
 
