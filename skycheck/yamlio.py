@@ -165,8 +165,8 @@ def _string_agrees(value: str) -> bool:
 def _documents_agree(docs: list[Any], text: str) -> bool:
     """Walk ryaml's documents: every key a string, no float, only strings both loaders type
     alike, integers only if the text has no ``0o``. Iterative: no recursion limit."""
-    strings: set[str] = set()
-    add = strings.add
+    seen: set[Any] = set()  # every key (of any type: checked at the end) and string value
+    add, update = seen.add, seen.update
     saw_int = False
     stack: list[Any] = [docs]
     pop, push = stack.pop, stack.append
@@ -174,10 +174,7 @@ def _documents_agree(docs: list[Any], text: str) -> bool:
         node = pop()
         values: Iterable[Any]
         if type(node) is dict:
-            for key in node:
-                if type(key) is not str:
-                    return False
-            strings.update(node)
+            update(node)
             values = node.values()
         else:
             values = node
@@ -193,7 +190,7 @@ def _documents_agree(docs: list[Any], text: str) -> bool:
                 return False  # float (1e3 vs 1.0e+3), or anything unexpected
     if saw_int and "0o" in text:
         return False
-    return all(_string_agrees(s) for s in strings)
+    return all(type(s) is str and _string_agrees(s) for s in seen)
 
 
 def fast_documents(text: str) -> list[Any] | None:

@@ -1,0 +1,40 @@
+"""Offline mode stays light: ``kubernetes`` is never imported, nor PyYAML for plain manifests.
+
+``python -X importtime`` of a real ``skycheck --manifests`` run lists every module imported;
+the kubernetes client costs about half a second, PyYAML's pure-Python constructor a second
+per 3 MB of YAML (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.synthetic import write_synthetic
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported_modules(*args: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "skycheck", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    return {line.rsplit("|", 1)[1].strip() for line in lines}
+
+
+def test_offline_run_imports_neither_kubernetes_nor_pyyaml(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    write_synthetic(path, 1_000)
+    modules = imported_modules(
+        "--manifests", str(path), "--sa", "sky-sa", "-n", "team-0", "--all-features", "-o", "json"
+    )
+    assert "skycheck.manifests" in modules and "ryaml" in modules
+    assert not {m for m in modules if m.split(".")[0] == "kubernetes"}
+    assert "yaml" not in modules  # every rules file and the manifest took the fast path
