@@ -8,7 +8,9 @@ must fix; the CLI turns that into one line.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -145,6 +147,19 @@ def _offline(
     return run_check(catalogue, plan, subject, reviewer)
 
 
+@contextlib.contextmanager
+def _progress(message: str) -> Iterator[None]:
+    """A spinner on stderr while the API server is asked, only when stderr is a terminal
+    (CI logs and pipes get no progress noise)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"skycheck: {message}...", spinner="dots"):
+        yield
+
+
 def _sky_config(req: CheckRequest) -> SkyConfig | None:
     """The SkyPilot config shaping the check: --sky-config, else SkyPilot's own file, if any."""
     from skycheck import skyconfig
@@ -197,11 +212,13 @@ def _live(
             req, catalogue, config, sky, context, features, required, fail_on, limits, multi
         )
 
-    if len(contexts) == 1:
-        reports = one(contexts[0])
-    else:
-        with ThreadPoolExecutor(max_workers=min(MAX_CONTEXTS_IN_FLIGHT, len(contexts))) as pool:
-            reports = [r for batch in pool.map(one, contexts) for r in batch]
+    with _progress(f"checking {len(contexts)} context(s)" if multi else "checking"):
+        if len(contexts) == 1:
+            reports = one(contexts[0])
+        else:
+            workers = min(MAX_CONTEXTS_IN_FLIGHT, len(contexts))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                reports = [r for batch in pool.map(one, contexts) for r in batch]
     if selection.notes or selection.warnings:
         # allowed_contexts explains the whole run: say it once, on the first report.
         first = reports[0]
