@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from skycheck import yamlio
-from skycheck.errors import ConfigError, UndecidedError
+from skycheck.errors import ConfigError
 from skycheck.secrets import redact, register
 from skycheck.transport import DirectTransport
 
@@ -484,7 +484,3 @@ def status_message(response: Response) -> str:
     """A short server message from a Status body, for errors."""
     msg = response.body.get("message") if isinstance(response.body, dict) else None
     return " ".join(str(msg).split())[:300] if msg else f"HTTP {response.status}"
-
-
-def unreachable(context: str, exc: TransportError) -> UndecidedError:
-    return UndecidedError(f"cannot reach the API server of context {context}: {exc}")

@@ -268,7 +268,3 @@ class Report:
     @property
     def exit_code(self) -> int:
         return verdict_exit_code(self.verdict)
-
-    @property
-    def missing(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.decision is Decision.DENIED)
