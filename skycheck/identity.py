@@ -25,15 +25,23 @@ def validate_namespace(namespace: str) -> str:
     return namespace
 
 
+def split_service_account(text: str) -> tuple[str | None, str]:
+    """``NAME``, ``NS:NAME`` or ``system:serviceaccount:NS:NAME`` -> (namespace or None, name)."""
+    if text.startswith("system:serviceaccount:"):
+        parts = text.split(":")
+        if len(parts) != 4:
+            raise UsageError(f"invalid service account username {text!r}")
+        return parts[2], parts[3]
+    if ":" in text:
+        namespace, _, name = text.partition(":")
+        return namespace, name
+    return None, text
+
+
 def service_account(name: str, namespace: str) -> Subject:
     """The subject for ``--sa NAME -n NS``; accepts ``NS:NAME`` or the full username too."""
-    if name.startswith("system:serviceaccount:"):
-        parts = name.split(":")
-        if len(parts) != 4:
-            raise UsageError(f"invalid service account username {name!r}")
-        namespace, name = parts[2], parts[3]
-    elif ":" in name:
-        namespace, _, name = name.partition(":")
+    written, name = split_service_account(name)
+    namespace = written if written is not None else namespace
     if not _SUBDOMAIN.match(name) or len(name) > 253:
         raise UsageError(f"invalid service account name {name!r}: must be a DNS-1123 subdomain")
     return Subject.service_account(name, validate_namespace(namespace))

@@ -86,10 +86,7 @@ def _validate(req: CheckRequest) -> None:
 
 def _sa_namespace(sa: str | None) -> str | None:
     """The namespace written into ``--sa NS:NAME`` (or the full username), if any."""
-    if not sa or ":" not in sa:
-        return None
-    parts = sa.split(":")
-    return parts[2] if sa.startswith("system:serviceaccount:") and len(parts) == 4 else parts[0]
+    return identity.split_service_account(sa)[0] if sa else None
 
 
 def _subject_for(target: Target) -> Subject | None:

@@ -10,6 +10,15 @@ from pathlib import Path
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 
+# The token user bob as admin of one namespace (the built-in admin ClusterRole).
+NAMESPACE_ADMIN = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: bob-admin, namespace: {ns}}}
+subjects: [{{kind: User, name: bob, apiGroup: rbac.authorization.k8s.io}}]
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}}
+"""
+
 
 def docs_manifest(ns: str) -> str:
     """The SkyPilot docs' create-sky-sa.yaml, moved to namespace ``ns``.

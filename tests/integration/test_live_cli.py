@@ -7,17 +7,9 @@ import json
 import pytest
 
 from skycheck.cli import run
-from tests.integration._scenarios import scenario
+from tests.integration._scenarios import NAMESPACE_ADMIN, scenario
 
-pytestmark = pytest.mark.cluster
-
-NAMESPACE_ADMIN = """
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: bob-admin, namespace: {ns}}}
-subjects: [{{kind: User, name: bob, apiGroup: rbac.authorization.k8s.io}}]
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}}
-"""
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("system_namespaces")]
 
 LOCAL_REVIEWER = """
 apiVersion: rbac.authorization.k8s.io/v1

@@ -8,17 +8,9 @@ import pytest
 import yaml
 
 from skycheck.cli import run
-from tests.integration._scenarios import scenario
+from tests.integration._scenarios import NAMESPACE_ADMIN, scenario
 
-pytestmark = pytest.mark.cluster
-
-NAMESPACE_ADMIN = """
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: bob-admin, namespace: {ns}}}
-subjects: [{{kind: User, name: bob, apiGroup: rbac.authorization.k8s.io}}]
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}}
-"""
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("system_namespaces")]
 
 
 def _two_contexts(source, target):
