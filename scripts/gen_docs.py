@@ -138,7 +138,17 @@ def sample_report() -> Report:
         with _cwd(Path(tmp)):  # file names in messages are the ones a user would see
             loaded = load_manifests([SAMPLE_MANIFEST], default_namespace="default")
     reviewer = OfflineReviewer.from_manifests(loaded)
-    plan = CheckPlan("default", features, required, FailOn.REQUIRED, None)
+    from skycheck import applicability, skypilot_version
+
+    plan = CheckPlan(
+        "default",
+        features,
+        required,
+        FailOn.REQUIRED,
+        None,
+        skypilot=skypilot_version.select(None)[0],
+        not_applicable=applicability.not_applicable(applicability.for_flags("sky-sa", None)),
+    )
     report = run_check(catalogue, plan, identity.service_account("sky-sa", "default"), reviewer)
     return replace(report, fix=fix_manifest(report))
 

@@ -19,7 +19,15 @@ from typing import Any
 
 from skycheck import yamlio
 from skycheck.errors import CatalogueError, InputError, UsageError
-from skycheck.models import Feature, Requirement, Rule, Scope
+from skycheck.models import (
+    Alternative,
+    Effect,
+    Feature,
+    Holding,
+    Requirement,
+    Rule,
+    Scope,
+)
 
 # Feature names are a contract (DESIGN.md section 3); this is also display order.
 DOCS_FEATURES = ("core", "show-gpus", "object-store-mounting", "ingress")
@@ -91,6 +99,8 @@ def schema_errors(doc: Any, schema: dict[str, Any], at: tuple[str | int, ...] = 
                 errors += schema_errors(value, props[key], (*at, str(key)))
             elif schema.get("additionalProperties") is False:
                 errors.append(f"{_path((*at, str(key)))}: unknown key")
+            elif isinstance(schema.get("additionalProperties"), dict):
+                errors += schema_errors(value, schema["additionalProperties"], (*at, str(key)))
     if "not" in schema and not schema_errors(doc, schema["not"], at):
         # The only "not" the schema uses forbids a key; name it.
         banned = schema["not"].get("required", [])
@@ -115,7 +125,82 @@ def load_schema() -> dict[str, Any]:
 # --- loading ---------------------------------------------------------------------------
 
 
-def _rule(doc: dict[str, Any], feature: str) -> Rule:
+@dataclass(frozen=True, slots=True)
+class ProvenVersion:
+    """A SkyPilot release the lab ran (rules/skypilot-versions.json)."""
+
+    version: str
+    package: str  # the PyPI distribution: skypilot or skypilot-nightly
+
+
+@cache
+def proven_versions() -> tuple[ProvenVersion, ...]:
+    """SkyPilot versions the catalogue was proven against, oldest first."""
+    path = rules_dir() / "skypilot-versions.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        out = tuple(ProvenVersion(v["version"], v["package"]) for v in doc["versions"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CatalogueError(path.name, "versions", f"cannot read proven versions: {exc}") from None
+    if not out:
+        raise CatalogueError(path.name, "versions", "lists no SkyPilot version")
+    return out
+
+
+def _effects(doc: dict[str, Any], source: str, at: str) -> tuple[tuple[str, str, Effect], ...]:
+    """Expand effect / verbEffects / versionEffects to (version, verb, effect) triples."""
+    out: list[tuple[str, str, Effect]] = []
+    proven = [v.version for v in proven_versions()]
+    for name in doc.get("verbEffects", {}):
+        if name not in doc["verbs"]:
+            raise CatalogueError(
+                source, f"{at}.verbEffects.{name}", "is not one of the rule's verbs"
+            )
+    for version, verbs in doc.get("versionEffects", {}).items():
+        if version not in proven:
+            raise CatalogueError(
+                source,
+                f"{at}.versionEffects.{version}",
+                f"not a proven version ({', '.join(proven)})",
+            )
+        for name in verbs:
+            if name not in doc["verbs"]:
+                raise CatalogueError(
+                    source,
+                    f"{at}.versionEffects.{version}.{name}",
+                    "is not one of the rule's verbs",
+                )
+    for version in proven:
+        for verb in doc["verbs"]:
+            effect = doc.get("versionEffects", {}).get(version, {}).get(verb)
+            effect = effect or doc.get("verbEffects", {}).get(verb) or doc["effect"]
+            if effect != "none":
+                out.append((version, verb, Effect(effect)))
+    if any(e is Effect.DEGRADES for _, _, e in out) and not doc.get("lost"):
+        raise CatalogueError(
+            source, f"{at}.lost", "a rule with a 'degrades' effect must say what is lost"
+        )
+    return tuple(out)
+
+
+def _alternative(doc: dict[str, Any] | None) -> Alternative | None:
+    if not doc:
+        return None
+    return Alternative(
+        text=" ".join(doc["text"].split()),
+        holds=tuple(
+            Holding(
+                h.get("group", ""),
+                h["resource"],
+                tuple(h["verbs"]),
+                h.get("scope", "namespace") == "cluster",
+            )
+            for h in doc["holds"]
+        ),
+    )
+
+
+def _rule(doc: dict[str, Any], feature: str, source: str = "", at: str = "") -> Rule:
     scope = Scope(doc["scope"])
     return Rule(
         id=doc["id"],
@@ -130,6 +215,10 @@ def _rule(doc: dict[str, Any], feature: str) -> Rule:
         breaks=" ".join(doc["breaks"].split()),
         source=" ".join(doc["source"].split()),
         name=doc.get("name", ""),
+        effects=_effects(doc, source or feature, at or doc["id"]),
+        lost=" ".join(doc.get("lost", "").split()),
+        when=tuple(doc.get("when", ())),
+        alternative=_alternative(doc.get("alternative")),
     )
 
 
@@ -158,7 +247,7 @@ def parse_feature(text: str, source: str) -> Feature:
         title=doc["title"],
         description=" ".join(doc["description"].split()),
         source_file=name,
-        rules=tuple(_rule(r, feature) for r in doc["rules"]),
+        rules=tuple(_rule(r, feature, name, f"rules[{i}]") for i, r in enumerate(doc["rules"])),
     )
 
 
@@ -230,19 +319,35 @@ def select_features(
 
 
 def bind(
-    catalogue: Catalogue, namespace: str, features: Iterable[str], required: Iterable[str]
+    catalogue: Catalogue,
+    namespace: str,
+    features: Iterable[str],
+    required: Iterable[str],
+    *,
+    version: str | None = None,
+    not_applicable: Iterable[str] = (),
 ) -> tuple[Requirement, ...]:
-    """Expand the chosen features' rules into one Requirement per verb and namespace."""
-    wanted = set(features)
+    """Expand the chosen features' rules into one Requirement per verb and namespace.
+
+    Only the verbs SkyPilot ``version`` needs or documents are bound (default: the
+    newest proven version), each with its effect. Features in ``not_applicable`` are
+    left out, and so are rules whose ``when`` names one of them.
+    """
+    version = version or proven_versions()[-1].version
+    skipped = set(not_applicable)
+    wanted = set(features) - skipped
     must = set(required)
     out: list[Requirement] = []
     for rule in catalogue.rules:
-        if rule.feature not in wanted:
+        if rule.feature not in wanted or skipped.intersection(rule.when):
             continue
         ns = {Scope.NAMESPACE: namespace, Scope.FIXED: rule.namespace, Scope.CLUSTER: ""}[
             rule.scope
         ]
         for verb in rule.verbs:
+            effect = rule.effect(version, verb)
+            if effect is None:
+                continue
             out.append(
                 Requirement(
                     id=f"{rule.id}.{verb}",
@@ -258,6 +363,9 @@ def bind(
                     why=rule.why,
                     breaks=rule.breaks,
                     source=rule.source,
+                    effect=effect,
+                    lost=rule.lost,
+                    alternative=rule.alternative if verb in ("bind", "escalate") else None,
                 )
             )
     return tuple(out)

@@ -20,6 +20,7 @@ from skycheck.errors import ExitCode, SkycheckError, UsageError
 
 OUTPUTS = ("table", "json", "yaml", "junit", "sarif", "markdown", "github")
 FAIL_ON = ("required", "optional", "never")
+PROFILES = ("skypilot", "docs")
 
 app = typer.Typer(
     name="skycheck",
@@ -113,6 +114,30 @@ def check(
             "--fail-on", metavar="WHEN", help="Which gaps fail: required, optional, never."
         ),
     ] = "required",
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile",
+            metavar="NAME",
+            help="What gates: skypilot (what SkyPilot needs) or docs (also the docs' minimum).",
+        ),
+    ] = "skypilot",
+    skypilot_version: Annotated[
+        str | None,
+        typer.Option(
+            "--skypilot-version",
+            metavar="VERSION",
+            help="Check against this proven SkyPilot version (default: installed, else newest).",
+        ),
+    ] = None,
+    remote_identity: Annotated[
+        str | None,
+        typer.Option(
+            "--remote-identity",
+            metavar="VALUE",
+            help="SkyPilot's remote_identity for this launch (default: from the setup).",
+        ),
+    ] = None,
     manifests: Annotated[
         list[str] | None,
         typer.Option(
@@ -166,6 +191,9 @@ def check(
         output_file=output_file,
         fix_path=fix,
         fail_on=_choice(fail_on, FAIL_ON, "--fail-on"),
+        profile=_choice(profile, PROFILES, "--profile"),
+        skypilot_version=skypilot_version,
+        remote_identity=remote_identity,
         manifests=tuple(manifests or ()),
         sky_config=sky_config,
         no_sky_config=no_sky_config,

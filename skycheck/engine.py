@@ -17,9 +17,11 @@ from skycheck.models import (
     Decision,
     FailOn,
     Finding,
+    Profile,
     Report,
     Requirement,
     Scope,
+    SkyPilotVersion,
     Subject,
 )
 from skycheck.review import Reviewer, ReviewResult
@@ -34,6 +36,9 @@ class CheckPlan:
     required_features: tuple[str, ...]
     fail_on: FailOn = FailOn.REQUIRED
     context: str | None = None
+    skypilot: SkyPilotVersion | None = None  # None: the newest proven version
+    profile: Profile = Profile.SKYPILOT
+    not_applicable: tuple[tuple[str, str], ...] = ()  # (feature, reason)
 
 
 def namespace_requirement(feature: str, namespace: str, required: bool) -> Requirement:
@@ -67,7 +72,7 @@ def _missing_namespace_findings(
     warnings: list[str] = []
     extra: list[Requirement] = []
     for feature in catalogue.features:
-        if feature.name not in plan.features:
+        if feature.name not in plan.features or feature.name in dict(plan.not_applicable):
             continue
         for ns in sorted({r.namespace for r in feature.rules if r.scope is Scope.FIXED}):
             # Live, a namespace we could not look up is a precondition we could not
@@ -110,6 +115,90 @@ def _missing_namespace_findings(
     return findings, warnings
 
 
+def _holding_requirements(req: Requirement) -> list[Requirement]:
+    """The checks that stand for "holds every permission the role grants"."""
+    assert req.alternative is not None
+    out = []
+    for i, h in enumerate(req.alternative.holds):
+        for verb in h.verbs:
+            out.append(
+                Requirement(
+                    id=f"{req.id}.holds-{i}-{verb}",
+                    rule_id=req.rule_id,
+                    feature=req.feature,
+                    required=req.required,
+                    verb=verb,
+                    group=h.group,
+                    resource=h.resource,
+                    subresource="",
+                    namespace="" if h.cluster else req.namespace,
+                    name="",
+                    why=req.why,
+                    breaks=req.breaks,
+                    source=req.source,
+                )
+            )
+    return out
+
+
+def _resolve_alternatives(
+    findings: Sequence[Finding], reviewer: Reviewer, subject: Subject
+) -> list[Finding]:
+    """Decide denied bind/escalate checks as the apiserver does.
+
+    Creating a (Cluster)RoleBinding needs ``bind`` on the role OR holding every
+    permission the role grants; creating or updating a role needs ``escalate``
+    OR holding what it grants (pkg/registry/rbac/escalation_check.go,
+    pkg/registry/rbac/validation/rule.go ConfirmNoEscalation). A denied check is
+    therefore asked again as its alternative before it fails.
+    """
+    pending = [f for f in findings if f.decision is Decision.DENIED and f.requirement.alternative]
+    if not pending:
+        return list(findings)
+    asked = {f.requirement.id: _holding_requirements(f.requirement) for f in pending}
+    review = reviewer.review(subject, [r for reqs in asked.values() for r in reqs])
+    by_id = {f.requirement.id: f for f in review.findings}
+    out = []
+    for f in findings:
+        if f not in pending:
+            out.append(f)
+            continue
+        req = f.requirement
+        alt = req.alternative
+        assert alt is not None
+        held = [by_id[r.id] for r in asked[req.id] if r.id in by_id]
+        decisions = {h.decision for h in held}
+        if len(held) == len(asked[req.id]) and decisions == {Decision.ALLOWED}:
+            out.append(
+                Finding(
+                    req,
+                    Decision.ALLOWED,
+                    f"{req.verb} is not granted, but the identity {alt.text}, which the "
+                    "apiserver's escalation check accepts instead",
+                )
+            )
+        elif Decision.UNKNOWN in decisions or len(held) != len(asked[req.id]):
+            out.append(
+                Finding(
+                    req,
+                    Decision.UNKNOWN,
+                    f"{req.verb} is denied and whether the identity {alt.text} could not "
+                    "be decided",
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    req,
+                    Decision.DENIED,
+                    f"{f.reason}; nor does the identity {alt.text}".lstrip("; "),
+                    f.evaluation_error,
+                    f.denied_explicitly,
+                )
+            )
+    return out
+
+
 def run_check(
     catalogue: Catalogue,
     plan: CheckPlan,
@@ -119,8 +208,16 @@ def run_check(
     extra_warnings: Sequence[str] = (),
 ) -> Report:
     """Check every requirement of the plan for ``subject`` and build the Report."""
-    requirements = bind(catalogue, plan.namespace, plan.features, plan.required_features)
+    requirements = bind(
+        catalogue,
+        plan.namespace,
+        plan.features,
+        plan.required_features,
+        version=plan.skypilot.version if plan.skypilot else None,
+        not_applicable=[name for name, _ in plan.not_applicable],
+    )
     result = reviewer.review(subject, requirements)
+    reviewed = _resolve_alternatives(result.findings, reviewer, subject)
     ns_findings, ns_warnings = _missing_namespace_findings(
         catalogue, plan, result, reviewer, subject
     )
@@ -128,7 +225,7 @@ def run_check(
     # namespace preconditions last in their feature.
     position = {r.id: i for i, r in enumerate(requirements)}
     findings = sorted(
-        [*result.findings, *ns_findings],
+        [*reviewed, *ns_findings],
         key=lambda f: (
             plan.features.index(f.requirement.feature),
             position.get(f.requirement.id, len(position)),
@@ -146,4 +243,9 @@ def run_check(
         required_features=plan.required_features,
         warnings=warnings,
         fail_on=plan.fail_on,
+        skypilot=plan.skypilot,
+        profile=plan.profile,
+        not_applicable=tuple(
+            (name, reason) for name, reason in plan.not_applicable if name in plan.features
+        ),
     )

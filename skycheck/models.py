@@ -52,6 +52,24 @@ class FailOn(str, enum.Enum):
     NEVER = "never"  # missing permissions never fail; undecided required checks still exit 3
 
 
+class Effect(str, enum.Enum):
+    """What a 403 on a check does to SkyPilot, as the lab observed it for one version."""
+
+    FATAL = "fatal"  # the operation stops
+    DEGRADES = "degrades"  # SkyPilot goes on without something (the rule says what)
+    DOCUMENTED = "documented"  # in the docs' minimum; that SkyPilot version never asks
+
+
+class Profile(str, enum.Enum):
+    """Which effects gate (``--profile``)."""
+
+    SKYPILOT = "skypilot"  # what SkyPilot needs: fatal checks gate
+    DOCS = "docs"  # the docs' minimum as well: every effect gates
+
+    def gates(self, effect: Effect) -> bool:
+        return self is Profile.DOCS or effect is Effect.FATAL
+
+
 class Method(str, enum.Enum):
     """How decisions were obtained (JSON ``method``)."""
 
@@ -78,11 +96,43 @@ class Rule:
     breaks: str
     source: str
     name: str = ""  # a resourceName, when SkyPilot only touches one object
+    # (version, verb, effect) for every proven SkyPilot version the verb applies to; a
+    # verb absent for a version is not checked against that version.
+    effects: tuple[tuple[str, str, Effect], ...] = ()
+    lost: str = ""  # what SkyPilot goes without when a "degrades" check is denied
+    when: tuple[str, ...] = ()  # only when these features apply to the identity too
+    alternative: Alternative | None = None
 
     @property
     def resource_path(self) -> str:
         """``resource`` or ``resource/subresource``, as RBAC rules spell it."""
         return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+
+    def effect(self, version: str, verb: str) -> Effect | None:
+        """The effect of ``verb`` for SkyPilot ``version``; None: that version never needs it."""
+        for v, vb, effect in self.effects:
+            if v == version and vb == verb:
+                return effect
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """One permission of an alternative: held in the rule's namespace or cluster-wide."""
+
+    group: str
+    resource: str
+    verbs: tuple[str, ...]
+    cluster: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """What the apiserver accepts instead of a rule's verb (bind/escalate): holding
+    every permission the role grants (pkg/registry/rbac/validation ConfirmNoEscalation)."""
+
+    text: str
+    holds: tuple[Holding, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +168,9 @@ class Requirement:
     why: str
     breaks: str
     source: str
+    effect: Effect = Effect.FATAL
+    lost: str = ""
+    alternative: Alternative | None = None
 
     @property
     def resource_path(self) -> str:
@@ -196,7 +249,17 @@ class Finding:
 class FeatureStatus:
     name: str
     required: bool
-    status: Verdict
+    status: Verdict | None  # None: not applicable to the identity checked
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SkyPilotVersion:
+    """The SkyPilot version a report was checked against, and where that choice came from."""
+
+    version: str
+    source: str  # "flag" | "installed" | "default"
+    installed: str = ""  # the installed version when it differs from ``version``
 
 
 def combine(decisions: tuple[Decision, ...] | list[Decision]) -> Verdict:
@@ -236,19 +299,32 @@ class Report:
     fix: str | None = None
     notes: tuple[str, ...] = field(default=())  # derived-setup explanations, shown not gated
     fail_on: FailOn = FailOn.REQUIRED
+    skypilot: SkyPilotVersion | None = None
+    profile: Profile = Profile.SKYPILOT
+    # Features that do not concern this identity, with the reason: shown, never checked.
+    not_applicable: tuple[tuple[str, str], ...] = ()
 
     def feature_statuses(self) -> tuple[FeatureStatus, ...]:
         out = []
+        skipped = dict(self.not_applicable)
         for name in self.features:
-            decisions = [f.decision for f in self.findings if f.requirement.feature == name]
+            if name in skipped:
+                out.append(FeatureStatus(name, False, None, skipped[name]))
+                continue
+            decisions = [
+                f.decision
+                for f in self.findings
+                if f.requirement.feature == name and self.profile.gates(f.requirement.effect)
+            ]
             out.append(FeatureStatus(name, name in self.required_features, combine(decisions)))
         return tuple(out)
 
     def gating_findings(self, fail_on: FailOn = FailOn.REQUIRED) -> tuple[Finding, ...]:
-        """The findings that decide the verdict under ``fail_on``."""
+        """The findings that decide the verdict under ``fail_on`` and the report's profile."""
+        effective = tuple(f for f in self.findings if self.profile.gates(f.requirement.effect))
         if fail_on is FailOn.REQUIRED:
-            return tuple(f for f in self.findings if f.requirement.required)
-        return self.findings
+            return tuple(f for f in effective if f.requirement.required)
+        return effective
 
     def verdict_for(self, fail_on: FailOn = FailOn.REQUIRED) -> Verdict:
         verdict = combine([f.decision for f in self.gating_findings(fail_on)])

@@ -16,11 +16,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from skycheck import identity
+from skycheck import applicability, identity
 from skycheck.catalogue import Catalogue, load_catalogue, select_features
 from skycheck.engine import CheckPlan, run_check
 from skycheck.errors import ExitCode, SkycheckError, UsageError
-from skycheck.models import FailOn, Report, Subject, verdict_exit_code, worst
+from skycheck.models import (
+    FailOn,
+    Profile,
+    Report,
+    SkyPilotVersion,
+    Subject,
+    verdict_exit_code,
+    worst,
+)
 from skycheck.secrets import redact
 
 if TYPE_CHECKING:
@@ -52,6 +60,9 @@ class CheckRequest:
     request_timeout: float = 10.0
     max_inflight: int = 16
     debug: bool = False
+    skypilot_version: str | None = None
+    profile: str = "skypilot"
+    remote_identity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,10 +115,16 @@ def execute(req: CheckRequest) -> int:
     catalogue = load_catalogue()
     features, required = select_features(catalogue, req.features, req.all_features)
     fail_on = FailOn(req.fail_on)
+    from skycheck import skypilot_version
+
+    version, version_note = skypilot_version.select(req.skypilot_version)
+    shape = _Shape(version, Profile(req.profile))
     if req.manifests:
-        reports = [_offline(req, catalogue, features, required, fail_on)]
+        reports = [_offline(req, catalogue, features, required, fail_on, shape)]
     else:
-        reports = _live(req, catalogue, features, required, fail_on)
+        reports = _live(req, catalogue, features, required, fail_on, shape)
+    if version_note:
+        reports = [replace(r, warnings=(version_note, *r.warnings)) for r in reports]
     multi = _is_multi(req) or len(reports) > 1
     # One fix file per context only when several contexts were checked; the identities
     # of one context share its file (their objects have different names).
@@ -117,6 +134,34 @@ def execute(req: CheckRequest) -> int:
         _write_fix(req.fix_path, reports, per_context)
     _emit(req, reports, multi, per_context)
     return verdict_exit_code(worst([r.verdict for r in reports]))
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What every plan of a run shares: the SkyPilot version and the gating profile."""
+
+    skypilot: SkyPilotVersion
+    profile: Profile
+
+    def plan(
+        self,
+        namespace: str,
+        features: tuple[str, ...],
+        required: tuple[str, ...],
+        fail_on: FailOn,
+        context: str | None,
+        role: applicability.IdentityRole,
+    ) -> CheckPlan:
+        return CheckPlan(
+            namespace,
+            features,
+            required,
+            fail_on,
+            context,
+            skypilot=self.skypilot,
+            profile=self.profile,
+            not_applicable=applicability.not_applicable(role),
+        )
 
 
 def _is_multi(req: CheckRequest) -> bool:
@@ -130,6 +175,7 @@ def _offline(
     features: tuple[str, ...],
     required: tuple[str, ...],
     fail_on: FailOn,
+    shape: _Shape,
 ) -> Report:
     from skycheck.manifests import load_manifests
     from skycheck.review.offline import OfflineReviewer
@@ -137,7 +183,8 @@ def _offline(
     namespace = identity.validate_namespace(req.namespace or _sa_namespace(req.sa) or "default")
     loaded = load_manifests(list(req.manifests), default_namespace=namespace)
     reviewer = OfflineReviewer.from_manifests(loaded)
-    plan = CheckPlan(namespace, features, required, fail_on, None)
+    role = applicability.for_flags(req.sa, req.remote_identity)
+    plan = shape.plan(namespace, features, required, fail_on, None, role)
     target = Target(plan, req.sa, req.as_user, req.as_groups)
     subject = _subject_for(target)
     assert subject is not None  # _validate requires an identity offline
@@ -174,6 +221,7 @@ def _live(
     features: tuple[str, ...],
     required: tuple[str, ...],
     fail_on: FailOn,
+    shape: _Shape,
 ) -> list[Report]:
     from skycheck import kube, skyconfig
 
@@ -206,7 +254,7 @@ def _live(
 
     def one(context: str | None) -> list[Report]:
         return _live_context(
-            req, catalogue, config, sky, context, features, required, fail_on, limits, multi
+            req, catalogue, config, sky, context, features, required, fail_on, limits, multi, shape
         )
 
     with _progress(f"checking {len(contexts)} context(s)" if multi else "checking"):
@@ -237,6 +285,7 @@ class _Who:
     required: tuple[str, ...]
     fail_on: FailOn
     managed: bool = False  # SkyPilot's own account: it may not exist before the first launch
+    role: applicability.IdentityRole = applicability.DEFAULT_LAUNCHER
 
 
 def _identities(
@@ -252,8 +301,10 @@ def _identities(
     Features derived from the config are added to the flags' selection (checked
     and required); SkyPilot's own account is shown but never gates.
     """
+    flags_role = applicability.for_flags(req.sa, req.remote_identity)
     if derivation is None:
-        return [_Who(req.sa, req.as_user, features, required, fail_on)]
+        return [_Who(req.sa, req.as_user, features, required, fail_on, role=flags_role)]
+    launcher = applicability.IdentityRole(True, req.remote_identity or derivation.remote_identity)
 
     def widen(ident: CheckIdentity) -> tuple[tuple[str, ...], tuple[str, ...]]:
         checked = set(features) | set(ident.features)
@@ -265,14 +316,14 @@ def _identities(
 
     caller, account = derivation.identities
     if req.as_user:
-        return [_Who(None, req.as_user, *widen(caller), fail_on)]
+        return [_Who(None, req.as_user, *widen(caller), fail_on, role=launcher)]
     if req.sa:
         named = identity.service_account(req.sa, derivation.namespace).name
         if named != account.service_account or account.managed:
             # Not the account SkyPilot manages: hold it to a custom account's bar.
             account = replace(account, required_features=account.features, managed=False)
-        return [_Who(req.sa, None, *widen(account), fail_on)]
-    out = [_Who(None, None, *widen(caller), fail_on)]
+        return [_Who(req.sa, None, *widen(account), fail_on, role=launcher)]
+    out = [_Who(None, None, *widen(caller), fail_on, role=launcher)]
     checked, must = widen(account)
     gate = fail_on
     if account.managed and not req.all_features:
@@ -290,6 +341,7 @@ def _identities(
             must,
             gate,
             managed=account.managed and not req.all_features,
+            role=applicability.IdentityRole(False, derivation.remote_identity),
         )
     )
     return out
@@ -306,13 +358,23 @@ def _live_context(
     fail_on: FailOn,
     limits: object,
     multi: bool,
+    shape: _Shape,
 ) -> list[Report]:
     """Every identity of one context: one Report per (context, identity)."""
     from skycheck import kube, skyconfig
     from skycheck.review.live import LiveReviewer
 
     assert isinstance(config, kube.Kubeconfig) and isinstance(limits, kube.Limits)
-    whos = [_Who(req.sa, req.as_user, features, required, fail_on)]
+    whos = [
+        _Who(
+            req.sa,
+            req.as_user,
+            features,
+            required,
+            fail_on,
+            role=applicability.for_flags(req.sa, req.remote_identity),
+        )
+    ]
     try:
         info = kube.in_cluster_context() if config.in_cluster else config.context(context)
         conn = kube.Connection(config, context, replace(limits))
@@ -346,7 +408,9 @@ def _live_context(
             reports: list[Report] = []
             seen: set[str] = set()
             for who in whos:
-                plan = CheckPlan(namespace, who.features, who.required, who.fail_on, info.name)
+                plan = shape.plan(
+                    namespace, who.features, who.required, who.fail_on, info.name, who.role
+                )
                 target = Target(plan, who.sa, who.as_user, req.as_groups if who.as_user else ())
                 subject = _subject_for(target)
                 reviewer = LiveReviewer(
@@ -375,18 +439,23 @@ def _live_context(
         if not multi:
             raise
         # One unreachable or misconfigured context must not stop the others: it is unknown.
-        return [_unknown(req, catalogue, context, who, exc) for who in whos]
+        return [_unknown(req, catalogue, context, who, exc, shape) for who in whos]
 
 
 def _unknown(
-    req: CheckRequest, catalogue: Catalogue, context: str | None, who: _Who, exc: SkycheckError
+    req: CheckRequest,
+    catalogue: Catalogue,
+    context: str | None,
+    who: _Who,
+    exc: SkycheckError,
+    shape: _Shape,
 ) -> Report:
     """The report for an identity that could not be checked: every check unknown."""
     from skycheck.catalogue import bind
     from skycheck.models import Decision, Finding, Method
 
     ns = req.namespace or "default"
-    plan = CheckPlan(ns, who.features, who.required, who.fail_on, context)
+    plan = shape.plan(ns, who.features, who.required, who.fail_on, context, who.role)
     reason = f"not checked: {exc.one_line()}"
     return Report(
         mode="live",
@@ -397,12 +466,22 @@ def _unknown(
         or Subject.user("unknown"),
         findings=tuple(
             Finding(r, Decision.UNKNOWN, reason)
-            for r in bind(catalogue, ns, who.features, who.required)
+            for r in bind(
+                catalogue,
+                ns,
+                who.features,
+                who.required,
+                version=shape.skypilot.version,
+                not_applicable=[name for name, _ in plan.not_applicable],
+            )
         ),
         features=who.features,
         required_features=who.required,
         warnings=(f"context {context}: {exc.one_line()}",),
         fail_on=who.fail_on,
+        skypilot=shape.skypilot,
+        profile=shape.profile,
+        not_applicable=plan.not_applicable,
     )
 
 

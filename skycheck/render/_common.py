@@ -70,6 +70,8 @@ def gates(report: Report, finding: Finding) -> bool:
     """Whether this finding, if not allowed, decides the verdict (see module docstring)."""
     if finding.decision is Decision.ALLOWED:
         return False
+    if not report.profile.gates(finding.requirement.effect):
+        return False  # degrades/documented: shown, gating only under --profile docs
     if report.fail_on is FailOn.NEVER:
         return finding.decision is Decision.UNKNOWN
     if report.fail_on is FailOn.OPTIONAL:

@@ -3,10 +3,14 @@
 ``report_to_dict`` builds the single-report document, schemaVersion 1, with
 the contract's keys in the contract's order. Per check it adds ``ruleId``,
 ``why``, ``breaks``, ``source`` and ``evaluationError`` ("" when there was
-none); at the top level it adds ``failOn`` (the verdict depends on it) and
-``notes``. The contract says "at least", so these additions keep
-schemaVersion 1; ``report.schema.json`` beside this file describes the whole
-document and the tests validate real output against it.
+none), ``effect`` (fatal, degrades or documented, for the SkyPilot version
+checked) and ``lost`` (what a denied "degrades" check costs); at the top level it
+adds ``failOn`` and ``profile`` (the verdict depends on both), ``notes`` and
+``skypilot`` (the version checked against and where that came from). A feature
+that does not concern the identity has status ``not-applicable`` and a
+``reason``. The contract says "at least", so these additions keep schemaVersion 1;
+``report.schema.json`` beside this file describes the whole document and the
+tests validate real output against it.
 
 Several reports (a list, e.g. several contexts) give
 ``{"schemaVersion": 1, "verdict": <worst>, "reports": [<single form>, ...]}``;
@@ -20,7 +24,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from skycheck.models import SCHEMA_VERSION, Finding, Report, worst
+from skycheck.models import SCHEMA_VERSION, FeatureStatus, Finding, Report, worst
 from skycheck.render._common import RenderOptions, Reports, finish, normalize, sorted_findings
 
 
@@ -50,7 +54,20 @@ def _check(f: Finding) -> dict[str, Any]:
         "breaks": r.breaks,
         "source": r.source,
         "evaluationError": f.evaluation_error,
+        "effect": r.effect.value,
+        "lost": r.lost,
     }
+
+
+def _feature(fs: FeatureStatus) -> dict[str, Any]:
+    if fs.status is None:
+        return {
+            "name": fs.name,
+            "required": False,
+            "status": "not-applicable",
+            "reason": fs.reason,
+        }
+    return {"name": fs.name, "required": fs.required, "status": fs.status.value}
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
@@ -70,15 +87,18 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "username": s.username,
             "groups": sorted(s.groups),
         },
-        "features": [
-            {"name": fs.name, "required": fs.required, "status": fs.status.value}
-            for fs in report.feature_statuses()
-        ],
+        "features": [_feature(fs) for fs in report.feature_statuses()],
         "checks": [_check(f) for f in sorted_findings(report)],
         "warnings": list(report.warnings),
         "fix": report.fix,
         "failOn": report.fail_on.value,
         "notes": list(report.notes),
+        "skypilot": (
+            {"version": report.skypilot.version, "source": report.skypilot.source}
+            if report.skypilot
+            else None
+        ),
+        "profile": report.profile.value,
     }
 
 

@@ -88,7 +88,7 @@ def _testcase(suite: ET.Element, report: Report, f: Finding, classname: str) -> 
     return None
 
 
-def _properties(suite: ET.Element, report: Report, required: bool) -> None:
+def _properties(suite: ET.Element, report: Report, required: bool, not_applicable: str) -> None:
     props = ET.SubElement(suite, "properties")
     values = [
         ("context", report.context or ""),
@@ -100,7 +100,12 @@ def _properties(suite: ET.Element, report: Report, required: bool) -> None:
         ("failOn", report.fail_on.value),
         ("required", "true" if required else "false"),
         ("verdict", report.verdict.value),
+        ("profile", report.profile.value),
     ]
+    if report.skypilot:
+        values.append(("skypilotVersion", report.skypilot.version))
+    if not_applicable:
+        values.append(("notApplicable", not_applicable))
     values += [("warning", w) for w in report.warnings]
     for name, value in values:
         ET.SubElement(props, "property", {"name": name, "value": value})
@@ -123,7 +128,7 @@ def render_junit(reports: Reports, options: RenderOptions | None = None) -> str:
         for fs in report.feature_statuses():
             name = f"{label}/{fs.name}" if multi else fs.name
             suite = ET.SubElement(root, "testsuite", {"name": name})
-            _properties(suite, report, fs.required)
+            _properties(suite, report, fs.required, fs.reason if fs.status is None else "")
             cases = [f for f in findings if f.requirement.feature == fs.name]
             outcomes = [_testcase(suite, report, f, name) for f in cases]
             # Attribute order: name first, then the counts, as reporters print them.

@@ -110,7 +110,7 @@ def _report_body(report: Report, options: RenderOptions, level: int, multi: bool
             [
                 _code(fs.name),
                 "required" if fs.required else "optional",
-                _MARKER[fs.status],
+                _MARKER[fs.status] if fs.status else f"not applicable: {escape(fs.reason)}",
                 str(c.denied),
                 str(c.unknown),
                 str(c.allowed),

@@ -72,6 +72,11 @@ def _header(report: Report) -> Text:
     text.append(f"  namespace {clean(report.namespace or '(cluster scope)')}")
     text.append(f"  method {report.method.value} ({report.mode})")
     text.append(f"  fail-on {report.fail_on.value}")
+    if report.skypilot:
+        text.append(
+            f"\n  SkyPilot {report.skypilot.version} ({report.skypilot.source})"
+            f"  profile {report.profile.value}"
+        )
     text.append(f"\n  {_counts_text(c.denied, c.unknown, c.total)}")
     return text
 
@@ -84,6 +89,14 @@ def _kv(key: str, value: str) -> Table:
     return grid
 
 
+def _with_effect(group: RuleGroup, verb: str) -> str:
+    """``verb``, or ``verb (documented)`` / ``verb (degrades)`` when SkyPilot survives a 403."""
+    for f in group.findings:
+        if f.requirement.verb == verb and f.requirement.effect.value != "fatal":
+            return f"{verb} ({f.requirement.effect.value})"
+    return verb
+
+
 def _rule_row(group: RuleGroup) -> tuple[Text, RenderableType]:
     d = group.worst
     marker = Text(_MARKER[d], style=_MARKER_STYLE[d])
@@ -94,7 +107,7 @@ def _rule_row(group: RuleGroup) -> tuple[Text, RenderableType]:
         return marker, head
     denied, unknown = group.verbs(Decision.DENIED), group.verbs(Decision.UNKNOWN)
     if denied:
-        head.append(", ".join(denied), style="bold")
+        head.append(", ".join(_with_effect(group, v) for v in denied), style="bold")
     if unknown:
         head.append(("; " if denied else "") + "could not check " + ", ".join(unknown))
     granted = group.verbs(Decision.ALLOWED)
@@ -104,6 +117,8 @@ def _rule_row(group: RuleGroup) -> tuple[Text, RenderableType]:
     if denied:
         lines.append(_kv("why   ", group.first.why))
         lines.append(_kv("breaks", group.first.breaks))
+        if group.first.lost:
+            lines.append(_kv("lost  ", group.first.lost))
         for hint in group.hints:
             lines.append(_kv("hint  ", hint))
     for err in group.errors:
@@ -111,16 +126,23 @@ def _rule_row(group: RuleGroup) -> tuple[Text, RenderableType]:
     return marker, Group(*lines)
 
 
-def _feature(report: Report, name: str, required: bool, status: Verdict) -> list[RenderableType]:
+def _feature(
+    report: Report, name: str, required: bool, status: Verdict | None, reason: str = ""
+) -> list[RenderableType]:
     """The feature's summary line, then (unless it passed) one row per rule, problems first."""
     findings = [f for f in sorted_findings(report) if f.requirement.feature == name]
     c = count(findings)
     line = Text()
     line.append(name, style="bold")
+    if status is None:
+        line.append("  n/a       ")
+        line.append("NOT APPLICABLE", style="dim")
+        line.append(f"  {reason}")
+        return [line]
     line.append("  required  " if required else "  optional  ")
     line.append(status.value.upper(), style=_VERDICT_STYLE[status])
     line.append(f"  {_counts_text(c.denied, c.unknown, c.total)}")
-    if status is Verdict.PASS:
+    if status is Verdict.PASS and not c.denied and not c.unknown:
         return [line]
     grid = Table.grid(padding=(0, 2), pad_edge=True)
     grid.add_column(no_wrap=True, min_width=7)
@@ -135,7 +157,7 @@ def _details(report: Report, options: RenderOptions, multi: bool) -> list[Render
     blocks: list[list[RenderableType]] = [[_header(report)]]
     features: list[RenderableType] = []
     for fs in report.feature_statuses():
-        lines = _feature(report, fs.name, fs.required, fs.status)
+        lines = _feature(report, fs.name, fs.required, fs.status, fs.reason)
         if len(lines) > 1 and features:  # set a detailed feature apart from the one above
             blocks.append(features)
             features = []

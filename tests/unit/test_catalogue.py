@@ -128,9 +128,30 @@ def _copy_rules(tmp_path: Path) -> Path:
         ("scope: cluster\n", "scope: galaxy\n", "rules[7].scope"),
         ("    resource: events\n", "    resource: events\n    colour: red\n", "rules[6].colour"),
         (
-            "verbs: [get, list, watch]\n    scope: namespace",
-            "verbs: ['*']\n    scope: namespace",
+            "verbs: [get, list, watch]\n    effect: fatal\n    scope: namespace",
+            "verbs: ['*']\n    effect: fatal\n    scope: namespace",
             "rules[6].verbs",
+        ),
+        ("    effect: fatal\n    scope: cluster\n", "    scope: cluster\n", "rules[7].effect"),
+        (
+            "    effect: fatal\n    scope: cluster\n",
+            "    effect: lethal\n    scope: cluster\n",
+            "rules[7].effect",
+        ),
+        (
+            "    effect: fatal\n    scope: cluster\n",
+            "    effect: degrades\n    scope: cluster\n",
+            "rules[7].lost",
+        ),
+        (
+            "    effect: fatal\n    scope: cluster\n",
+            "    effect: fatal\n    verbEffects: {delete: documented}\n    scope: cluster\n",
+            "rules[7].verbEffects.delete",
+        ),
+        (
+            "    effect: fatal\n    scope: cluster\n",
+            "    effect: fatal\n    versionEffects: {'0.1': {get: none}}\n    scope: cluster\n",
+            "rules[7].versionEffects.0.1",
         ),
     ],
 )

@@ -155,8 +155,8 @@ def fail_report() -> Report:
 def unknown_report() -> Report:
     reqs = _requirements("sky", ("ingress",))
     unknown = {
-        "core.secrets.get": 'ClusterRole "sky-agg" aggregates roles not in the manifests',
-        "core.secrets.list": 'ClusterRole "sky-agg" aggregates roles not in the manifests',
+        "core.pods.get": 'ClusterRole "sky-agg" aggregates roles not in the manifests',
+        "core.pods.list": 'ClusterRole "sky-agg" aggregates roles not in the manifests',
         "ingress.ingresses.create": "50% of rules unreadable: line 3, column 7\nsecond line",
     }
     return _report(
