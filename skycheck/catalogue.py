@@ -331,7 +331,7 @@ def bind(
 
     Only the verbs SkyPilot ``version`` needs or documents are bound (default: the
     newest proven version), each with its effect. Features in ``not_applicable`` are
-    left out, and so are rules whose ``when`` names one of them.
+    left out, and so are rules whose ``when`` names a feature not checked here.
     """
     version = version or proven_versions()[-1].version
     skipped = set(not_applicable)
@@ -339,7 +339,7 @@ def bind(
     must = set(required)
     out: list[Requirement] = []
     for rule in catalogue.rules:
-        if rule.feature not in wanted or skipped.intersection(rule.when):
+        if rule.feature not in wanted or not wanted.issuperset(rule.when):
             continue
         ns = {Scope.NAMESPACE: namespace, Scope.FIXED: rule.namespace, Scope.CLUSTER: ""}[
             rule.scope

@@ -173,7 +173,7 @@ def _resolve_alternatives(
                 Finding(
                     req,
                     Decision.ALLOWED,
-                    f"{req.verb} is not granted, but the identity {alt.text}, which the "
+                    f"{req.verb} is not granted, but the identity holds {alt.text}, which the "
                     "apiserver's escalation check accepts instead",
                 )
             )
@@ -182,7 +182,7 @@ def _resolve_alternatives(
                 Finding(
                     req,
                     Decision.UNKNOWN,
-                    f"{req.verb} is denied and whether the identity {alt.text} could not "
+                    f"{req.verb} is denied and whether the identity holds {alt.text} could not "
                     "be decided",
                 )
             )
@@ -191,7 +191,7 @@ def _resolve_alternatives(
                 Finding(
                     req,
                     Decision.DENIED,
-                    f"{f.reason}; nor does the identity {alt.text}".lstrip("; "),
+                    f"{f.reason}; nor does the identity hold {alt.text}".lstrip("; "),
                     f.evaluation_error,
                     f.denied_explicitly,
                 )

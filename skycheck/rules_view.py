@@ -6,8 +6,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from skycheck.catalogue import Catalogue
+from skycheck.catalogue import Catalogue, proven_versions
 from skycheck.models import Rule
+
+
+def _by_effect(rule: Rule, version: str) -> str:
+    """``fatal: get, list; documented: watch`` for one version ("" if it needs none)."""
+    groups: dict[str, list[str]] = {}
+    for verb in rule.verbs:
+        effect = rule.effect(version, verb)
+        groups.setdefault(effect.value if effect else "not needed", []).append(verb)
+    return "; ".join(f"{effect}: {', '.join(verbs)}" for effect, verbs in groups.items())
+
+
+def effects_text(rule: Rule) -> str:
+    """The rule's effects per proven SkyPilot version, identical versions merged."""
+    per: dict[str, list[str]] = {}
+    for v in proven_versions():
+        per.setdefault(_by_effect(rule, v.version), []).append(v.version)
+    if len(per) == 1:
+        return next(iter(per))
+    return " / ".join(f"{', '.join(vs)}: {text}" for text, vs in per.items())
 
 
 def _scope(rule: Rule) -> str:
@@ -41,6 +60,17 @@ def catalogue_dict(catalogue: Catalogue, only: tuple[str, ...] = ()) -> dict[str
                         "why": r.why,
                         "breaks": r.breaks,
                         "source": r.source,
+                        "effects": {
+                            v.version: {
+                                verb: effect.value
+                                for verb in r.verbs
+                                if (effect := r.effect(v.version, verb)) is not None
+                            }
+                            for v in proven_versions()
+                        },
+                        "lost": r.lost,
+                        "when": list(r.when),
+                        "alternative": r.alternative.text if r.alternative else "",
                     }
                     for r in f.rules
                 ],
@@ -65,10 +95,10 @@ def render_catalogue(catalogue: Catalogue, output: str, only: tuple[str, ...] = 
         if only and f.name not in only:
             continue
         table = Table(title=f"{f.name}: {f.title}", title_justify="left", show_lines=False)
-        for col in ("rule", "resource", "verbs", "scope", "why SkyPilot needs it"):
+        for col in ("rule", "resource", "effect by verb", "scope", "why SkyPilot needs it"):
             table.add_column(col, overflow="fold")
         for r in f.rules:
-            table.add_row(r.id, _resource(r), ", ".join(r.verbs), _scope(r), r.why)
+            table.add_row(r.id, _resource(r), effects_text(r), _scope(r), r.why)
         console.print(table)
     return buf.getvalue()
 
@@ -85,6 +115,14 @@ def render_markdown(catalogue: Catalogue) -> str:
         "namespace given with `-n` (SkyPilot's namespace); *cluster* is checked with "
         'namespace `""`.',
         "",
+        "Each verb has an *effect* for each SkyPilot version the lab proved the catalogue "
+        "against (" + ", ".join(v.version for v in proven_versions()) + "): **fatal** (a "
+        "403 stops the operation), **degrades** (SkyPilot goes on without something: the "
+        "rule says what), or **documented** (in SkyPilot's documented minimum, never "
+        "requested by that version). By default only fatal checks gate; `--profile docs` "
+        "gates on all of them. See [the SkyPilot lab](skypilot-lab.md) for how each was "
+        "proven.",
+        "",
     ]
     total = 0
     for f in catalogue.features:
@@ -97,17 +135,24 @@ def render_markdown(catalogue: Catalogue) -> str:
             "",
             f"{len(f.rules)} rules, {checks} checks.",
             "",
-            "| rule | resource | verbs | scope | why SkyPilot needs it | what breaks | source |",
+            "| rule | resource | effect by verb | scope | why SkyPilot needs it | what breaks "
+            "| source |",
             "|---|---|---|---|---|---|---|",
         ]
         for r in f.rules:
+            why = r.why
+            if r.alternative:
+                why += f" Or: the launcher {r.alternative.text}."
+            if r.when:
+                why += f" Only with feature {', '.join(r.when)}."
+            breaks = r.breaks + (f" Degrades: {r.lost}" if r.lost else "")
             cells = [
-                f"`{r.id}`",
+                f"`{r.id}`" + (f" (`{r.name}`)" if r.name else ""),
                 f"`{_resource(r)}`",
-                ", ".join(r.verbs),
+                effects_text(r),
                 _scope(r),
-                r.why,
-                r.breaks,
+                why,
+                breaks,
                 r.source,
             ]
             out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")

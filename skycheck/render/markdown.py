@@ -98,7 +98,13 @@ def _report_body(report: Report, options: RenderOptions, level: int, multi: bool
         f"({_code(report.subject.username, False)}), context "
         f"{_code(report.context, False) if report.context else '(none)'}, namespace "
         f"{_code(report.namespace, False) if report.namespace else '(cluster scope)'}, "
-        f"method {report.method.value} ({report.mode}), fail-on {report.fail_on.value}."
+        f"method {report.method.value} ({report.mode}), fail-on {report.fail_on.value}"
+        + (
+            f", SkyPilot {report.skypilot.version} ({report.skypilot.source}), "
+            f"profile {report.profile.value}."
+            if report.skypilot
+            else "."
+        )
     )
     findings = sorted_findings(report)
 

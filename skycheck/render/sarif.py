@@ -169,6 +169,7 @@ def _result(
             "feature": r.feature,
             "required": r.required,
             "decision": f.decision.value,
+            "effect": r.effect.value,
             "verb": r.verb,
             "group": r.group,
             "resource": r.resource,
@@ -197,6 +198,9 @@ def _invocation(report: Report, label: str) -> dict[str, Any]:
             "method": report.method.value,
             "failOn": report.fail_on.value,
             "verdict": report.verdict.value,
+            "profile": report.profile.value,
+            "skypilotVersion": report.skypilot.version if report.skypilot else None,
+            "notApplicable": dict(report.not_applicable),
         },
     }
 

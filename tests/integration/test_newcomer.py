@@ -34,6 +34,11 @@ def test_demo_catches_fixes_and_rechecks_green(cluster):
     out = result.stdout
     assert result.returncode == 0, result.stderr[-2000:]
     assert "object-store-mounting  required  FAIL" in out
-    assert "all 98 checks granted" in out
+    assert re.search(r"all \d+ checks granted", out)
+    # The docs' account is its own remote_identity: SkyPilot bootstraps nothing for it,
+    # so the demo's fix never suggests RBAC write rights (a route to cluster-admin).
+    assert "rbac-bootstrap  n/a" in out
+    for word in ("escalate", "bind", "clusterroles", "rolebindings"):
+        assert f'"{word}"' not in out, word
     assert "demo done" in out
     assert "Traceback" not in result.stderr

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests._catalogue import full_check_count
 from tests.integration._scenarios import scenario
 from tests.reliability._util import READ_VERBS, REVIEW_RESOURCES, AuditWindow, invoke
 
@@ -219,6 +220,8 @@ def test_full_check_only_reads_and_creates_reviews(
                 mode.kubeconfig,
                 *mode.args,
                 "--all-features",
+                "--remote-identity",
+                "SERVICE_ACCOUNT",
                 "-o",
                 "json",
                 "--fix",
@@ -234,7 +237,7 @@ def test_full_check_only_reads_and_creates_reviews(
     assert outcome.code in (0, 1, 3), outcome
     assert "Traceback" not in outcome.err
     report = json.loads(outcome.out)
-    assert len(report["checks"]) >= 90
+    assert len(report["checks"]) >= full_check_count()
 
     window = [e for e in window if e["user"]["username"] != ADMIN]  # the harness, the KCM
     mine = [e for e in window if e["user"]["username"] == mode.identity]

@@ -45,6 +45,7 @@ from skycheck.render import sarif as sarif_mod
 from skycheck.render.github import command, escape_data, escape_property
 from skycheck.render.json_report import report_schema, report_to_dict
 from skycheck.render.markdown import escape as md_escape
+from tests._catalogue import full_check_count
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 SCHEMA = Path(skycheck.__file__).resolve().parent / "render" / "report.schema.json"
@@ -336,8 +337,8 @@ def test_json_values() -> None:
         "username": "alice@example.com",
         "groups": ["dev-team", "system:authenticated"],
     }
-    assert len(doc["checks"]) == len(report.findings) == 98
-    assert len({c["id"] for c in doc["checks"]}) == 98
+    assert len(doc["checks"]) == len(report.findings) == full_check_count()
+    assert len({c["id"] for c in doc["checks"]}) == full_check_count()
     nodes = next(c for c in doc["checks"] if c["id"] == "core.nodes.list")
     assert nodes["namespace"] == "" and nodes["group"] == "" and nodes["decision"] == "denied"
     assert nodes["ruleId"] == "core.nodes" and nodes["required"] is True
