@@ -79,6 +79,9 @@ def bench_live(plane: object, runs: int) -> dict[str, float]:
         "-n",
         "bench",
         "--all-features",
+        # a launcher on SkyPilot's default path: every rule of the catalogue applies
+        "--remote-identity",
+        "SERVICE_ACCOUNT",
         "-o",
         "json",
     ]

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 BOOTSTRAP = "rbac-bootstrap"
 # remote_identity keywords that send SkyPilot down its default identity path.
 DEFAULT_PATH_KEYWORDS = ("SERVICE_ACCOUNT", "LOCAL_CREDENTIALS", "NO_UPLOAD")
+# SkyPilot bootstraps whenever its pods would run as this name, even when named outright
+# (sky/provision/kubernetes/config.py compares serviceAccountName with it).
+SKYPILOT_ACCOUNT = "skypilot-service-account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,10 @@ class IdentityRole:
 
     @property
     def bootstraps(self) -> bool:
-        return self.launches and self.remote_identity.upper() in DEFAULT_PATH_KEYWORDS
+        return self.launches and (
+            self.remote_identity.upper() in DEFAULT_PATH_KEYWORDS
+            or self.remote_identity == SKYPILOT_ACCOUNT
+        )
 
 
 # The caller with no setup to read: SkyPilot's default remote_identity.

@@ -283,6 +283,8 @@ def test_many_contexts_are_read_only_too(cluster, ns, sa_kubeconfig, tmp_path, m
                 "--all-contexts",
                 *mode.args,
                 "--all-features",
+                "--remote-identity",
+                "SERVICE_ACCOUNT",
                 "-o",
                 "json",
             ]
@@ -292,5 +294,5 @@ def test_many_contexts_are_read_only_too(cluster, ns, sa_kubeconfig, tmp_path, m
         cluster.delete(mode.cleanup)
     assert len(outcome.report["reports"]) == 4
     mine = [e for e in window if e["user"]["username"] == mode.identity]
-    assert len(mine) >= 4 * 90
+    assert len(mine) >= 4 * full_check_count()
     assert [e for e in mine if not _is_read_or_review(e)] == []

@@ -73,6 +73,7 @@ def test_every_rule_has_an_effect_for_every_proven_version_it_applies_to():
         (for_flags("ci", "SERVICE_ACCOUNT"), True),
         (for_flags("ci", "local_credentials"), True),
         (for_flags("ci", "NO_UPLOAD"), True),
+        (for_flags("skypilot-service-account", None), True),  # SkyPilot's own name
         (IdentityRole(False, "SERVICE_ACCOUNT"), False),  # the pods' own account
     ],
 )
