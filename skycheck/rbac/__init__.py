@@ -33,12 +33,10 @@ from skycheck.rbac.matching import (
 )
 from skycheck.rbac.matching import go_quote as _go_quote
 from skycheck.rbac.model import (
-    BOOTSTRAP_LABEL,
     NAMESPACED_KINDS,
     RBAC_API_VERSION,
     RBAC_GROUP,
     RBAC_KINDS,
-    SA_USER_PREFIX,
     SYSTEM_MASTERS,
     Binding,
     ClusterRole,
@@ -62,12 +60,10 @@ from skycheck.rbac.parse import (
 )
 
 __all__ = [
-    "BOOTSTRAP_LABEL",
     "NAMESPACED_KINDS",
     "RBAC_API_VERSION",
     "RBAC_GROUP",
     "RBAC_KINDS",
-    "SA_USER_PREFIX",
     "SYSTEM_MASTERS",
     "AuthzResult",
     "Binding",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from skycheck.names import SA_PREFIX, split_sa_username
 from skycheck.rbac.authorizer import RbacState
 from skycheck.rbac.matching import (
     Request,
@@ -25,7 +26,6 @@ from skycheck.rbac.matching import (
     verb_matches,
 )
 from skycheck.rbac.model import (
-    SA_USER_PREFIX,
     Binding,
     ClusterRoleBinding,
     PolicyRule,
@@ -139,12 +139,8 @@ def explain(state: RbacState, request: Request) -> tuple[str, ...]:
             if miss:
                 found.append((3, miss))
     # 2. Bindings that name the subject almost right.
-    sa = (
-        request.user[len(SA_USER_PREFIX) :].split(":")
-        if request.user.startswith(SA_USER_PREFIX)
-        else []
-    )
-    bare = sa[1] if len(sa) == 2 else request.user
+    sa = split_sa_username(request.user)
+    bare = sa[1] if sa is not None else request.user
     for b in state.bindings_naming(bare):
         in_scope = isinstance(b, ClusterRoleBinding) or b.namespace == request.namespace
         if not in_scope:
@@ -183,7 +179,7 @@ def explain(state: RbacState, request: Request) -> tuple[str, ...]:
                     (
                         2,
                         f"{where} binds User {s.name}, not {describe_user(request.user)} "
-                        f"(a ServiceAccount's user name is {SA_USER_PREFIX}<namespace>:<name>)",
+                        f"(a ServiceAccount's user name is {SA_PREFIX}<namespace>:<name>)",
                     )
                 )
     seen: set[str] = set()

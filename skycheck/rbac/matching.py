@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from skycheck.names import sa_username, split_sa_username
 from skycheck.rbac.model import (
-    SA_USER_PREFIX,
     Binding,
     ClusterRoleBinding,
     PolicyRule,
@@ -113,7 +113,7 @@ def applies_to_user(user: str, groups: Sequence[str], subject: SubjectRef, names
         sa_namespace = subject.namespace or namespace
         if not sa_namespace:
             return False
-        return user == f"{SA_USER_PREFIX}{sa_namespace}:{subject.name}"
+        return user == sa_username(sa_namespace, subject.name)
     return False
 
 
@@ -127,7 +127,7 @@ def subject_keys(subject: SubjectRef, namespace: str) -> tuple[str, str] | None:
         sa_namespace = subject.namespace or namespace
         if not sa_namespace:
             return None
-        return ("user", f"{SA_USER_PREFIX}{sa_namespace}:{subject.name}")
+        return ("user", sa_username(sa_namespace, subject.name))
     return None
 
 
@@ -184,10 +184,9 @@ def aggregate_errors(errors: Sequence[str]) -> str:
 
 def describe_user(user: str) -> str:
     """``ServiceAccount ns/name`` for SA usernames, else ``User name``."""
-    if user.startswith(SA_USER_PREFIX):
-        rest = user[len(SA_USER_PREFIX) :].split(":")
-        if len(rest) == 2 and all(rest):
-            return f"ServiceAccount {rest[0]}/{rest[1]}"
+    parts = split_sa_username(user)
+    if parts is not None:
+        return f"ServiceAccount {parts[0]}/{parts[1]}"
     return f"User {user}"
 
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_API_VERSION = f"{RBAC_GROUP}/v1"
 SYSTEM_MASTERS = "system:masters"
-SA_USER_PREFIX = "system:serviceaccount:"
-BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")
 NAMESPACED_KINDS = frozenset({"Role", "RoleBinding"})
 RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
 

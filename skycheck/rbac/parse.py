@@ -16,6 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from skycheck.names import DNS_SUBDOMAIN, is_dns_subdomain
 from skycheck.rbac.model import (
     NAMESPACED_KINDS,
     RBAC_GROUP,
@@ -45,13 +46,12 @@ _LABEL_RULE = (
     "must be 63 characters or less: alphanumerics, '-', '_' or '.', "
     "starting and ending with an alphanumeric"
 )
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def _label_key_problem(key: str) -> str | None:
     """``validation.IsQualifiedName`` (apimachinery/pkg/util/validation)."""
     prefix, _, name = key.rpartition("/")
-    if "/" in key and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+    if "/" in key and (not prefix or len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
         return "prefix must be a DNS subdomain"
     if not name or len(name) > 63 or not _LABEL_NAME.match(name):
         return _LABEL_RULE
@@ -278,7 +278,7 @@ def _subject(value: Any, path: str, *, cluster: bool) -> SubjectRef:
     # SetDefaults_Subject and ValidateRoleBindingSubject (pkg/apis/rbac).
     if kind == "ServiceAccount":
         # ValidateServiceAccountName: a DNS-1123 subdomain.
-        if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        if not is_dns_subdomain(name):
             raise InvalidObjectError(
                 f"{path}.name {name!r} must be a lowercase RFC 1123 subdomain "
                 "(a ServiceAccount name)"
