@@ -252,10 +252,9 @@ def manifest_command(
         or ""
     )
     if output_file is not None:
-        try:
-            output_file.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write {output_file}: {exc.strerror or exc}") from None
+        from skycheck.outfile import write_text
+
+        write_text(output_file, text, "--output-file")
     else:
         typer.echo(text, nl=False)
 
