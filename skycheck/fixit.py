@@ -13,6 +13,7 @@ comment naming the feature and checks it serves.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import defaultdict
@@ -40,14 +41,35 @@ VERB_ORDER = (
 )
 
 
+NAME_MAX = 253  # a DNS-1123 subdomain's length, which every RBAC tool accepts as a name
+_HASH_CHARS = 10  # 40 bits of SHA-256: a collision needs about a million distinct users
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_HASH_CHARS]
+
+
 def object_name(subject: Subject) -> str:
-    """Deterministic, DNS-safe object name, e.g. ``skycheck-sky-sa-default``."""
+    """Deterministic object name, distinct for every distinct identity.
+
+    ``kubectl auth reconcile`` merges the subjects of two bindings with one name, so two
+    identities sharing a name would each get the other's grants. A service account is
+    ``skycheck-<name>.<namespace>``: a namespace has no dots, so the last dot splits it back
+    (``sky-sa`` in ``team`` is ``skycheck-sky-sa.team``, ``sky`` in ``sa-team`` is
+    ``skycheck-sky.sa-team``). A user name can hold any character, so its readable part is
+    followed by a hash of the exact user name (``alice@corp.com`` and ``Alice-corp.com``
+    differ only there); these names have no dot, so they never equal a service account's.
+    A service-account name too long for that form gets the hashed form too.
+    """
     if subject.is_service_account:
-        base = f"skycheck-{subject.name}-{subject.namespace}"
-    else:
-        base = f"skycheck-{subject.username}"
-    name = re.sub(r"[^a-z0-9.-]+", "-", base.lower()).strip("-.")
-    return name[:253] or "skycheck"
+        name = f"skycheck-{subject.name}.{subject.namespace}"
+        if len(name) <= NAME_MAX:
+            return name
+    key = subject.username if subject.kind != "Group" else f"group:{subject.name}"
+    readable = re.sub(r"[^a-z0-9]+", "-", (subject.name or subject.username).lower()).strip("-")
+    room = NAME_MAX - len("skycheck-") - 1 - _HASH_CHARS
+    readable = readable[:room].rstrip("-")
+    return f"skycheck-{readable}-{_digest(key)}" if readable else f"skycheck-{_digest(key)}"
 
 
 # Namespaces SkyPilot owns and a fix may create. ingress-nginx belongs to the ingress
