@@ -251,6 +251,11 @@ def manifest_command(
         )
         or ""
     )
+    from skycheck.fixit import escalation_routes, escalation_warning
+
+    warning = escalation_warning(escalation_routes(reqs))
+    if warning:
+        sys.stderr.write(f"skycheck: warning: {warning}\n")
     if output_file is not None:
         from skycheck.outfile import write_text
 

@@ -79,6 +79,9 @@ class Rule:
     breaks: str
     source: str
     name: str = ""  # a resourceName, when SkyPilot only touches one object
+    # The objects SkyPilot's named requests touch ("{namespace}": the checked namespace);
+    # see catalogue.bind for which verbs carry a name.
+    names: tuple[str, ...] = ()
 
     @property
     def resource_path(self) -> str:

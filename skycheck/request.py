@@ -427,9 +427,12 @@ def _context_warnings(info: object) -> tuple[str, ...]:
 
 
 def _with_fix(report: Report) -> Report:
-    from skycheck.fixit import fix_manifest
+    from skycheck.fixit import fix_manifest, fix_warning
 
-    return replace(report, fix=fix_manifest(report))
+    fix = fix_manifest(report)
+    warning = fix_warning(report) if fix else None
+    warnings = (*report.warnings, warning) if warning else report.warnings
+    return replace(report, fix=fix, warnings=warnings)
 
 
 def _write_fix(path: Path, reports: list[Report], per_context: bool) -> None:
