@@ -336,8 +336,8 @@ def test_json_values() -> None:
         "username": "alice@example.com",
         "groups": ["dev-team", "system:authenticated"],
     }
-    assert len(doc["checks"]) == len(report.findings) == 98
-    assert len({c["id"] for c in doc["checks"]}) == 98
+    assert len(doc["checks"]) == len(report.findings) == 100
+    assert len({c["id"] for c in doc["checks"]}) == 100
     nodes = next(c for c in doc["checks"] if c["id"] == "core.nodes.list")
     assert nodes["namespace"] == "" and nodes["group"] == "" and nodes["decision"] == "denied"
     assert nodes["ruleId"] == "core.nodes" and nodes["required"] is True
