@@ -153,7 +153,7 @@ class _Collector:
     ) -> None:
         """A redefinition of a binding with another roleRef is an input error.
 
-        The API server refuses a roleRef change on update ("cannot change roleRef",
+        The API server refuses a roleRef change on update ("field is immutable",
         ValidateRoleBindingUpdate in pkg/apis/rbac/validation/validation.go), so on a cluster
         ``kubectl apply`` of both documents leaves the first binding standing. Merging "later
         wins" would grant what no cluster can hold; warning with the first standing would let

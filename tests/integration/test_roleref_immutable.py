@@ -1,9 +1,10 @@
 """The real apiserver refuses a binding's roleRef change; offline mode follows it.
 
 ``kubectl apply`` of two documents defining one binding with different roleRefs creates the
-first and fails on the second ("cannot change roleRef"): the first stands. Offline mode
-therefore treats such input as an error (exit 2) naming both documents, including a
-redefinition of a bootstrap binding (tests/unit/test_roleref_redefinition.py).
+first and fails on the second ("roleRef: Invalid value: ...: field is immutable"): the
+first stands. Offline mode therefore treats such input as an error (exit 2) naming both
+documents, including a redefinition of a bootstrap binding
+(tests/unit/test_roleref_redefinition.py).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def test_kubectl_apply_refuses_the_second_role_ref_and_offline_says_so(
     path.write_text(_binding(ns, "view") + "---\n" + _binding(ns, "admin"), encoding="utf-8")
     applied = cluster.kubectl("apply", "-f", str(path))
     assert applied.returncode != 0
-    assert "cannot change roleRef" in applied.stderr
+    assert "roleRef: Invalid value" in applied.stderr and "field is immutable" in applied.stderr
     stored = json.loads(cluster.kubectl("get", "rolebinding", "b", "-n", ns, "-o", "json").stdout)
     assert stored["roleRef"]["name"] == "view"  # the first definition stands
     assert not cluster.can_i("delete", "secrets", ns, as_user="bob")
@@ -60,4 +61,4 @@ def test_bootstrap_binding_role_ref_change_is_refused(cluster: ControlPlane) -> 
     )
     applied = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=crb)
     assert applied.returncode != 0
-    assert "cannot change roleRef" in applied.stderr
+    assert "roleRef: Invalid value" in applied.stderr and "field is immutable" in applied.stderr
