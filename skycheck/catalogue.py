@@ -219,6 +219,7 @@ def _rule(doc: dict[str, Any], feature: str, source: str = "", at: str = "") -> 
         lost=" ".join(doc.get("lost", "").split()),
         when=tuple(doc.get("when", ())),
         alternative=_alternative(doc.get("alternative")),
+        names=tuple(doc.get("names", ())),
     )
 
 
@@ -240,6 +241,8 @@ def parse_feature(text: str, source: str) -> Feature:
     for i, rule in enumerate(doc["rules"]):
         if not rule["id"].startswith(feature + "."):
             raise CatalogueError(name, f"rules[{i}].id", f"must start with '{feature}.'")
+        if "name" in rule and "names" in rule:
+            raise CatalogueError(name, f"rules[{i}].names", "give name or names, not both")
         if "*" in rule["verbs"]:
             raise CatalogueError(name, f"rules[{i}].verbs", "'*' is not allowed; list the verbs")
     return Feature(
@@ -348,24 +351,48 @@ def bind(
             effect = rule.effect(version, verb)
             if effect is None:
                 continue
-            out.append(
-                Requirement(
-                    id=f"{rule.id}.{verb}",
-                    rule_id=rule.id,
-                    feature=rule.feature,
-                    required=rule.feature in must,
-                    verb=verb,
-                    group=rule.group,
-                    resource=rule.resource,
-                    subresource=rule.subresource,
-                    namespace=ns,
-                    name=rule.name,
-                    why=rule.why,
-                    breaks=rule.breaks,
-                    source=rule.source,
-                    effect=effect,
-                    lost=rule.lost,
-                    alternative=rule.alternative if verb in ("bind", "escalate") else None,
+            for name in request_names(rule, verb, namespace):
+                out.append(
+                    Requirement(
+                        id=f"{rule.id}.{verb}" + (f".{name}" if rule.names and name else ""),
+                        rule_id=rule.id,
+                        feature=rule.feature,
+                        required=rule.feature in must,
+                        verb=verb,
+                        group=rule.group,
+                        resource=rule.resource,
+                        subresource=rule.subresource,
+                        namespace=ns,
+                        name=name,
+                        why=rule.why,
+                        breaks=rule.breaks,
+                        source=rule.source,
+                        effect=effect,
+                        lost=rule.lost,
+                        alternative=rule.alternative if verb in ("bind", "escalate") else None,
+                    )
                 )
-            )
     return tuple(out)
+
+
+# Requests that carry no object name, so RBAC matches them only by a rule without
+# resourceNames (ResourceNameMatches, pkg/apis/rbac/v1/evaluation_helpers.go): collection
+# reads and writes, and create, whose URL has no name.
+NAMELESS_VERBS = frozenset({"list", "watch", "create", "deletecollection"})
+
+
+def request_names(rule: Rule, verb: str, namespace: str) -> tuple[str, ...]:
+    """The object names SkyPilot's ``verb`` requests on ``rule`` carry ("" for none).
+
+    A rule with ``names`` is checked (and fixed) per name for the verbs whose requests name
+    the object. ``escalate`` is checked with the name of the request that writes the role
+    (RoleEscalationAuthorized, pkg/registry/rbac/escalation_check.go, uses
+    requestInfo.Name), which a create lacks, so it stays nameless when the rule also
+    creates. ``bind`` is checked with the bound role's name (BindingAuthorized), so for a
+    rule on roles its names are role names.
+    """
+    if not rule.names:
+        return (rule.name,)
+    if verb in NAMELESS_VERBS or (verb == "escalate" and "create" in rule.verbs):
+        return ("",)
+    return tuple(n.replace("{namespace}", namespace) for n in rule.names)

@@ -279,11 +279,15 @@ def manifest_command(
         )
         or ""
     )
+    from skycheck.fixit import escalation_routes, escalation_warning
+
+    warning = escalation_warning(escalation_routes(reqs))
+    if warning:
+        sys.stderr.write(f"skycheck: warning: {warning}\n")
     if output_file is not None:
-        try:
-            output_file.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write {output_file}: {exc.strerror or exc}") from None
+        from skycheck.outfile import write_text
+
+        write_text(output_file, text, "--output-file")
     else:
         typer.echo(text, nl=False)
 

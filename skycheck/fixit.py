@@ -13,6 +13,7 @@ comment naming the feature and checks it serves.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import defaultdict
@@ -40,14 +41,35 @@ VERB_ORDER = (
 )
 
 
+NAME_MAX = 253  # a DNS-1123 subdomain's length, which every RBAC tool accepts as a name
+_HASH_CHARS = 10  # 40 bits of SHA-256: a collision needs about a million distinct users
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_HASH_CHARS]
+
+
 def object_name(subject: Subject) -> str:
-    """Deterministic, DNS-safe object name, e.g. ``skycheck-sky-sa-default``."""
+    """Deterministic object name, distinct for every distinct identity.
+
+    ``kubectl auth reconcile`` merges the subjects of two bindings with one name, so two
+    identities sharing a name would each get the other's grants. A service account is
+    ``skycheck-<name>.<namespace>``: a namespace has no dots, so the last dot splits it back
+    (``sky-sa`` in ``team`` is ``skycheck-sky-sa.team``, ``sky`` in ``sa-team`` is
+    ``skycheck-sky.sa-team``). A user name can hold any character, so its readable part is
+    followed by a hash of the exact user name (``alice@corp.com`` and ``Alice-corp.com``
+    differ only there); these names have no dot, so they never equal a service account's.
+    A service-account name too long for that form gets the hashed form too.
+    """
     if subject.is_service_account:
-        base = f"skycheck-{subject.name}-{subject.namespace}"
-    else:
-        base = f"skycheck-{subject.username}"
-    name = re.sub(r"[^a-z0-9.-]+", "-", base.lower()).strip("-.")
-    return name[:253] or "skycheck"
+        name = f"skycheck-{subject.name}.{subject.namespace}"
+        if len(name) <= NAME_MAX:
+            return name
+    key = subject.username if subject.kind != "Group" else f"group:{subject.name}"
+    readable = re.sub(r"[^a-z0-9]+", "-", (subject.name or subject.username).lower()).strip("-")
+    room = NAME_MAX - len("skycheck-") - 1 - _HASH_CHARS
+    readable = readable[:room].rstrip("-")
+    return f"skycheck-{readable}-{_digest(key)}" if readable else f"skycheck-{_digest(key)}"
 
 
 # Namespaces SkyPilot owns and a fix may create. ingress-nginx belongs to the ingress
@@ -98,9 +120,10 @@ def compact(requirements: Iterable[Requirement]) -> list[_Rule]:
     """Merge requirements of one namespace into as few RBAC rules as is exact.
 
     Step 1: per (group, resource path, name) collect verbs. Step 2: merge the
-    resources of one group (and one name set) whose verb sets are equal. Both
-    steps only ever combine grants that the requirements ask for, so the result
-    grants exactly the union of the requirements.
+    resources of one group (and one name) whose verb sets are equal. Step 3: merge
+    named rules that differ only in their name. Each step only ever combines grants
+    that the requirements ask for, so the result grants exactly the union of the
+    requirements.
     """
     per_resource: dict[tuple[str, str, str], dict[str, set[str]]] = defaultdict(
         lambda: {"verbs": set(), "checks": set(), "features": set()}
@@ -119,18 +142,29 @@ def compact(requirements: Iterable[Requirement]) -> list[_Rule]:
         m["resources"].add(resource)
         m["checks"] |= entry["checks"]
         m["features"] |= entry["features"]
-    rules = [
+    # Step 3: named rules of one group, resources and verbs become one rule listing every
+    # name; R x V x (N1 | N2) is exactly (R x V x N1) | (R x V x N2).
+    rules: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool], dict[str, set[str]]] = (
+        defaultdict(lambda: {"names": set(), "checks": set(), "features": set()})
+    )
+    for (group, name, verbs), m in merged.items():
+        entry = rules[(group, tuple(sorted(m["resources"])), verbs, bool(name))]
+        if name:
+            entry["names"].add(name)
+        entry["checks"] |= m["checks"]
+        entry["features"] |= m["features"]
+    out = [
         _Rule(
             group,
-            tuple(sorted(m["resources"])),
+            resources,
             verbs,
-            (name,) if name else (),
-            tuple(sorted(m["checks"])),
-            tuple(sorted(m["features"])),
+            tuple(sorted(entry["names"])),
+            tuple(sorted(entry["checks"])),
+            tuple(sorted(entry["features"])),
         )
-        for (group, name, verbs), m in merged.items()
+        for (group, resources, verbs, _), entry in rules.items()
     ]
-    return sorted(rules, key=lambda r: (r.group, r.resources, r.names, r.verbs))
+    return sorted(out, key=lambda r: (r.group, r.resources, r.names, r.verbs))
 
 
 def _q(value: str) -> str:
@@ -206,15 +240,10 @@ def _service_account(subject: Subject) -> str:
     )
 
 
-def build_manifest(
-    subject: Subject,
-    requirements: Sequence[Requirement],
-    *,
-    create_namespaces: Iterable[str] = (),
-    include_service_account: bool = False,
-    header: str = "",
-) -> str | None:
-    """YAML granting ``requirements`` to ``subject``; None when there is nothing to grant."""
+def _grants(
+    requirements: Iterable[Requirement], create_namespaces: Iterable[str] = ()
+) -> tuple[dict[str, list[Requirement]], set[str]]:
+    """Requirements to grant, by namespace ("" = cluster), and the Namespaces to create."""
     namespaces = set(create_namespaces)
     grants: dict[str, list[Requirement]] = defaultdict(list)
     for req in requirements:
@@ -224,6 +253,82 @@ def build_manifest(
                 namespaces.add(ns)  # a Namespace object, not a right to create namespaces
         else:
             grants[req.namespace].append(req)
+    return grants, namespaces
+
+
+# What lets a subject grant itself any permission (Kubernetes RBAC docs, "Privilege
+# escalation prevention and bootstrapping"; pkg/registry/rbac/escalation_check.go):
+# escalate on roles writes a role with any rule, bind on roles binds any role, create on
+# bindings cannot be restricted by name (a create request carries none), impersonate acts
+# as anyone, and "*" includes all of these.
+_ROLE_RESOURCES = frozenset({"roles", "clusterroles"})
+_BINDING_RESOURCES = frozenset({"rolebindings", "clusterrolebindings"})
+
+
+def _routes(rules: Iterable[_Rule], where: str) -> list[str]:
+    out: list[str] = []
+    for rule in rules:
+        scope = "any name" if not rule.names else "names " + ", ".join(rule.names)
+        scope += f"; feature {', '.join(rule.features)}"
+        for resource in rule.resources:
+            what = f"{resource}" + (f".{rule.group}" if rule.group else "")
+            risky: list[str] = []
+            if "*" in rule.verbs or "*" in (rule.group, resource):
+                risky.append("*")
+            if "impersonate" in rule.verbs:
+                risky.append("impersonate")
+            if rule.group == RBAC_GROUP and resource in _ROLE_RESOURCES and not rule.names:
+                risky += [v for v in ("escalate", "bind") if v in rule.verbs]
+            if rule.group == RBAC_GROUP and resource in _BINDING_RESOURCES:
+                risky += [v for v in ("create",) if v in rule.verbs]
+            if risky:
+                out.append(f"{'/'.join(risky)} {what} {where} ({scope})")
+    return out
+
+
+def escalation_routes(requirements: Iterable[Requirement]) -> tuple[str, ...]:
+    """The grants of a fix that let its subject grant itself anything, one phrase each.
+
+    Empty when every RBAC-writing right of the fix is restricted to named objects.
+    """
+    grants, _ = _grants(requirements)
+    out: list[str] = []
+    for ns in sorted(grants):
+        out += _routes(compact(grants[ns]), f"in {ns}" if ns else "cluster-wide")
+    return tuple(out)
+
+
+def escalation_warning(routes: Sequence[str]) -> str | None:
+    """One line for the report's warnings, or None when there are no routes."""
+    if not routes:
+        return None
+    return (
+        "the fix grants rights that amount to cluster-admin (its subject can grant itself "
+        f"any permission): {'; '.join(routes)}. Review before applying; SkyPilot needs "
+        "such rights only to set up its own service account (rbac-bootstrap), which a "
+        "kubernetes.remote_identity naming an account you created avoids"
+    )
+
+
+def _warning_comment(routes: Sequence[str]) -> str:
+    lines = [
+        "# WARNING: this fix grants rights that amount to cluster-admin: the subject can",
+        "# grant itself any permission. Review before applying. Unrestricted:",
+    ]
+    lines += [f"#   {route}" for route in routes]
+    return "\n".join(lines) + "\n"
+
+
+def build_manifest(
+    subject: Subject,
+    requirements: Sequence[Requirement],
+    *,
+    create_namespaces: Iterable[str] = (),
+    include_service_account: bool = False,
+    header: str = "",
+) -> str | None:
+    """YAML granting ``requirements`` to ``subject``; None when there is nothing to grant."""
+    grants, namespaces = _grants(requirements, create_namespaces)
     if not grants and not namespaces and not include_service_account:
         return None
     name = object_name(subject)
@@ -243,6 +348,9 @@ def build_manifest(
         "# kubectl apply would replace them), as an identity that holds these permissions\n"
         "# (or has escalate and bind). Create any Namespace below first.\n"
     )
+    routes = escalation_routes(requirements)
+    if routes:
+        head = _warning_comment(routes) + head
     return head + "---\n" + "---\n".join(docs)
 
 
@@ -252,8 +360,14 @@ def fix_manifest(report: Report) -> str | None:
     With ``--fail-on optional`` optional features count too; with ``never`` the
     fix still covers the required features, as a suggestion.
     """
+    return build_manifest(report.subject, _missing(report))
+
+
+def fix_warning(report: Report) -> str | None:
+    """The warning to add to the report when its fix grants an escalation route."""
+    return escalation_warning(escalation_routes(_missing(report)))
+
+
+def _missing(report: Report) -> list[Requirement]:
     scope = FailOn.OPTIONAL if report.fail_on is FailOn.OPTIONAL else FailOn.REQUIRED
-    missing = [
-        f.requirement for f in report.gating_findings(scope) if f.decision is Decision.DENIED
-    ]
-    return build_manifest(report.subject, missing)
+    return [f.requirement for f in report.gating_findings(scope) if f.decision is Decision.DENIED]

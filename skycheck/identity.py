@@ -9,29 +9,24 @@ grants to ``system:serviceaccounts:NS`` would be missed.
 
 from __future__ import annotations
 
-import re
-
 from skycheck.errors import UsageError
 from skycheck.models import AUTHENTICATED, Subject
-
-# DNS-1123 subdomain for service-account names, label for namespaces.
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+from skycheck.names import SA_PREFIX, is_dns_label, is_dns_subdomain, split_sa_username
 
 
 def validate_namespace(namespace: str) -> str:
-    if not _LABEL.match(namespace) or len(namespace) > 63:
+    if not is_dns_label(namespace):
         raise UsageError(f"invalid namespace {namespace!r}: must be a DNS-1123 label")
     return namespace
 
 
 def split_service_account(text: str) -> tuple[str | None, str]:
     """``NAME``, ``NS:NAME`` or ``system:serviceaccount:NS:NAME`` -> (namespace or None, name)."""
-    if text.startswith("system:serviceaccount:"):
-        parts = text.split(":")
-        if len(parts) != 4:
+    if text.startswith(SA_PREFIX):
+        parts = split_sa_username(text)
+        if parts is None:
             raise UsageError(f"invalid service account username {text!r}")
-        return parts[2], parts[3]
+        return parts
     if ":" in text:
         namespace, _, name = text.partition(":")
         return namespace, name
@@ -42,7 +37,7 @@ def service_account(name: str, namespace: str) -> Subject:
     """The subject for ``--sa NAME -n NS``; accepts ``NS:NAME`` or the full username too."""
     written, name = split_service_account(name)
     namespace = written if written is not None else namespace
-    if not _SUBDOMAIN.match(name) or len(name) > 253:
+    if not is_dns_subdomain(name):
         raise UsageError(f"invalid service account name {name!r}: must be a DNS-1123 subdomain")
     return Subject.service_account(name, validate_namespace(namespace))
 

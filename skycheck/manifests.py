@@ -33,6 +33,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -62,6 +63,7 @@ class _Collector:
         self.default_namespace = default_namespace
         self.objects: list[rbac.RbacObject] = []
         self.where: dict[tuple[str, str, str], tuple[str, str]] = {}  # (source, where)
+        self.bindings: dict[tuple[str, str, str], rbac.Binding] = {}  # the first definition
         self.namespaces: set[str] = set()
         self.service_accounts: set[tuple[str, str]] = set()
         self.warnings: list[str] = []
@@ -136,6 +138,8 @@ class _Collector:
             self.defaulted.append(f"{kind} {obj.name}")
         key = (kind, obj.namespace, obj.name)  # rbac.object_key, without the call
         earlier = self.where.get(key)
+        if isinstance(obj, (rbac.RoleBinding, rbac.ClusterRoleBinding)):
+            self._refuse_role_ref_change(obj, key, source, where)
         if earlier is not None:
             self.warnings.append(
                 f"{rbac.describe_object(obj)} is defined twice ({earlier[0]} {earlier[1]} and "
@@ -143,6 +147,35 @@ class _Collector:
             )
         self.where[key] = (source, where)
         self.objects.append(obj)
+
+    def _refuse_role_ref_change(
+        self, obj: rbac.Binding, key: tuple[str, str, str], source: str, where: str
+    ) -> None:
+        """A redefinition of a binding with another roleRef is an input error.
+
+        The API server refuses a roleRef change on update ("field is immutable",
+        ValidateRoleBindingUpdate in pkg/apis/rbac/validation/validation.go), so on a cluster
+        ``kubectl apply`` of both documents leaves the first binding standing. Merging "later
+        wins" would grant what no cluster can hold; warning with the first standing would let
+        a check pass on a manifest that fails to apply. The bootstrap policy's bindings count
+        as defined first: every cluster has them.
+        """
+        first = self.bindings.get(key)
+        if first is None:
+            first = _bootstrap_bindings().get(key)
+            first_where = "the Kubernetes bootstrap policy"
+        else:
+            earlier = self.where[key]
+            first_where = f"{earlier[0]} {earlier[1]}"
+        if first is not None and first.role_ref != obj.role_ref:
+            raise ManifestError(
+                source,
+                where,
+                f"{rbac.describe_object(obj)} changes roleRef from {_ref(first.role_ref)} "
+                f"(first defined in {first_where}) to {_ref(obj.role_ref)}: the API server refuses "
+                "that (roleRef is immutable); delete the binding first, or drop one document",
+            )
+        self.bindings[key] = first if first is not None else obj
 
     def result(self, sources: Sequence[str]) -> Manifests:
         warnings = list(self.warnings)
@@ -162,6 +195,20 @@ class _Collector:
             warnings=tuple(warnings),
             ignored=self.ignored,
         )
+
+
+def _ref(ref: rbac.RoleRef) -> str:
+    return f"{ref.kind} {ref.name}"
+
+
+@cache
+def _bootstrap_bindings() -> dict[tuple[str, str, str], rbac.Binding]:
+    """The bootstrap policy's bindings by (kind, namespace, name)."""
+    return {
+        rbac.object_key(obj): obj
+        for obj in rbac.bootstrap_policy().objects
+        if isinstance(obj, (rbac.RoleBinding, rbac.ClusterRoleBinding))
+    }
 
 
 def _kind_of(value: Any) -> str:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from skycheck.names import sa_username, split_sa_username
+
 SCHEMA_VERSION = 1
 
-SA_PREFIX = "system:serviceaccount:"
 ALL_SERVICE_ACCOUNTS = "system:serviceaccounts"
 AUTHENTICATED = "system:authenticated"
 
@@ -102,6 +103,9 @@ class Rule:
     lost: str = ""  # what SkyPilot goes without when a "degrades" check is denied
     when: tuple[str, ...] = ()  # only when these features apply to the identity too
     alternative: Alternative | None = None
+    # The objects SkyPilot's named requests touch ("{namespace}": the checked namespace);
+    # see catalogue.bind for which verbs carry a name.
+    names: tuple[str, ...] = ()
 
     @property
     def resource_path(self) -> str:
@@ -207,19 +211,18 @@ class Subject:
             kind="ServiceAccount",
             name=name,
             namespace=namespace,
-            username=f"{SA_PREFIX}{namespace}:{name}",
+            username=sa_username(namespace, name),
             groups=(ALL_SERVICE_ACCOUNTS, f"{ALL_SERVICE_ACCOUNTS}:{namespace}", AUTHENTICATED),
         )
 
     @classmethod
     def user(cls, username: str, groups: tuple[str, ...] = (), uid: str = "") -> Subject:
         """A user; a username of the service-account form is treated as that account."""
-        if username.startswith(SA_PREFIX):
-            rest = username[len(SA_PREFIX) :].split(":")
-            if len(rest) == 2 and all(rest):
-                sa = cls.service_account(rest[1], rest[0])
-                merged = tuple(dict.fromkeys((*groups, *sa.groups))) if groups else sa.groups
-                return cls("ServiceAccount", sa.name, sa.namespace, sa.username, merged, uid)
+        parts = split_sa_username(username)
+        if parts is not None:
+            sa = cls.service_account(parts[1], parts[0])
+            merged = tuple(dict.fromkeys((*groups, *sa.groups))) if groups else sa.groups
+            return cls("ServiceAccount", sa.name, sa.namespace, sa.username, merged, uid)
         return cls(
             kind="User",
             name=username,

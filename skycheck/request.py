@@ -9,6 +9,7 @@ must fix; the CLI turns that into one line.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from skycheck import applicability, identity
+from skycheck import applicability, identity, outfile
 from skycheck.catalogue import Catalogue, load_catalogue, select_features
 from skycheck.engine import CheckPlan, run_check
 from skycheck.errors import ExitCode, SkycheckError, UsageError
@@ -93,6 +94,11 @@ def _validate(req: CheckRequest) -> None:
         raise UsageError("--timeout and --request-timeout must be positive")
     if not 1 <= req.max_inflight <= 256:
         raise UsageError("--max-inflight must be between 1 and 256")
+    # Before any work: a link or a non-regular file is refused, not found out at the end.
+    if req.output_file is not None:
+        outfile.check_target(req.output_file, "--output-file")
+    if req.fix_path is not None:
+        outfile.check_target(req.fix_path, "--fix file")
 
 
 def _sa_namespace(sa: str | None) -> str | None:
@@ -500,9 +506,12 @@ def _context_warnings(info: object) -> tuple[str, ...]:
 
 
 def _with_fix(report: Report) -> Report:
-    from skycheck.fixit import fix_manifest
+    from skycheck.fixit import fix_manifest, fix_warning
 
-    return replace(report, fix=fix_manifest(report))
+    fix = fix_manifest(report)
+    warning = fix_warning(report) if fix else None
+    warnings = (*report.warnings, warning) if warning else report.warnings
+    return replace(report, fix=fix, warnings=warnings)
 
 
 def _write_fix(path: Path, reports: list[Report], per_context: bool) -> None:
@@ -522,13 +531,14 @@ def _write_fix(path: Path, reports: list[Report], per_context: bool) -> None:
             texts.append(report.fix)
     for name, texts in by_file.items():
         target = Path(name)
-        try:
-            if texts:
-                target.write_text("---\n".join(texts), encoding="utf-8")
-            elif target.exists():
-                target.unlink()  # nothing to fix: do not leave a stale manifest behind
-        except OSError as exc:
-            raise UsageError(f"cannot write --fix file {target}: {exc.strerror or exc}") from None
+        if texts:
+            outfile.write_text(target, "---\n".join(texts), "--fix file")
+        elif os.path.lexists(target):
+            # Nothing to fix. The file may be anyone's: never delete it, say it is not ours.
+            sys.stderr.write(
+                f"skycheck: note: nothing is missing, so no fix was written; "
+                f"{redact(str(target))} was left as it was (it is not from this run)\n"
+            )
 
 
 def _emit(req: CheckRequest, reports: list[Report], multi: bool, per_context: bool) -> None:
@@ -551,12 +561,7 @@ def _emit(req: CheckRequest, reports: list[Report], multi: bool, per_context: bo
     )
     text = redact(text)
     if req.output_file is not None:
-        try:
-            req.output_file.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(
-                f"cannot write --output-file {req.output_file}: {exc.strerror or exc}"
-            ) from None
+        outfile.write_text(req.output_file, text, "--output-file")
     else:
         sys.stdout.write(text)
         sys.stdout.flush()

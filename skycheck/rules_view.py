@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from skycheck.catalogue import Catalogue, proven_versions
+from skycheck.catalogue import Catalogue, proven_versions, request_names
 from skycheck.models import Rule
 
 
@@ -40,6 +40,11 @@ def _resource(rule: Rule) -> str:
     return f"{res} ({rule.group})" if rule.group else res
 
 
+def _named(rule: Rule) -> str:
+    names = rule.names or ((rule.name,) if rule.name else ())
+    return " named " + ", ".join(f"`{n}`" for n in names) if names else ""
+
+
 def catalogue_dict(catalogue: Catalogue, only: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "features": [
@@ -54,6 +59,7 @@ def catalogue_dict(catalogue: Catalogue, only: tuple[str, ...] = ()) -> dict[str
                         "resource": r.resource,
                         "subresource": r.subresource,
                         "name": r.name,
+                        "names": list(r.names),
                         "verbs": list(r.verbs),
                         "scope": r.scope.value,
                         "namespace": r.namespace,
@@ -111,7 +117,10 @@ def render_markdown(catalogue: Catalogue) -> str:
         "<!-- Generated from rules/ by `python scripts/gen_docs.py`; do not edit. -->",
         "",
         "Every permission skycheck checks, by SkyPilot feature. Each verb of a rule is "
-        "one access check, with id `<rule id>.<verb>`. Scope *checked namespace* is the "
+        "one access check, with id `<rule id>.<verb>`; a rule with resource names is checked "
+        "per name for the verbs whose requests name the object (`<rule id>.<verb>.<name>`; "
+        "`{namespace}` is the checked namespace), and a fix restricts those verbs to the "
+        "names. Scope *checked namespace* is the "
         "namespace given with `-n` (SkyPilot's namespace); *cluster* is checked with "
         'namespace `""`.',
         "",
@@ -126,7 +135,7 @@ def render_markdown(catalogue: Catalogue) -> str:
     ]
     total = 0
     for f in catalogue.features:
-        checks = sum(len(r.verbs) for r in f.rules)
+        checks = sum(len(request_names(r, v, "")) for r in f.rules for v in r.verbs)
         total += checks
         out += [
             f"## `{f.name}`: {f.title}",
@@ -147,8 +156,8 @@ def render_markdown(catalogue: Catalogue) -> str:
                 why += f" Only with feature {', '.join(r.when)}."
             breaks = r.breaks + (f" Degrades: {r.lost}" if r.lost else "")
             cells = [
-                f"`{r.id}`" + (f" (`{r.name}`)" if r.name else ""),
-                f"`{_resource(r)}`",
+                f"`{r.id}`",
+                f"`{_resource(r)}`" + _named(r),
                 effects_text(r),
                 _scope(r),
                 why,

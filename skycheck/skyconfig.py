@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any
 from skycheck import yamlio
 from skycheck.catalogue import KNOWN_FEATURES
 from skycheck.errors import ConfigError, InputError
+from skycheck.names import is_dns_label, is_dns_subdomain
 
 # SkyPilot's own service account (sky/provision/kubernetes/utils.py,
 # DEFAULT_SERVICE_ACCOUNT_NAME). bootstrap_instances() in
@@ -63,9 +63,6 @@ ENV_CONFIG = "SKYPILOT_CONFIG"
 ENV_GLOBAL_CONFIG = "SKYPILOT_GLOBAL_CONFIG"
 USER_CONFIG = "~/.sky/config.yaml"
 
-# DNS-1123 label (namespaces) and subdomain (service accounts).
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -277,7 +274,7 @@ class _Parser:
         if value is None:
             return None
         text = self.string(value, where)
-        if not _LABEL.match(text) or len(text) > 63:
+        if not is_dns_label(text):
             raise self.fail(where, f"{text!r} is not a valid namespace name (DNS-1123 label)")
         return text
 
@@ -285,7 +282,7 @@ class _Parser:
         text = self.string(value, where)
         if keywords and text in IDENTITY_KEYWORDS:
             return text
-        if not _SUBDOMAIN.match(text) or len(text) > 253:
+        if not is_dns_subdomain(text):
             if keywords:
                 raise self.fail(
                     where,

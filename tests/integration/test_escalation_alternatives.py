@@ -191,13 +191,25 @@ def test_cluster_role_bind_matches_the_apiserver(
             decisions, report = _skycheck(cluster, ns, capsys)
             accepted = _server_accepts(cluster, kubeconfig, binding)
             want = "allowed" if accepted else "denied"
-            if decisions["rbac-bootstrap.clusterroles-bind.bind"] == want or attempt == 9:
+            if (
+                decisions[
+                    "rbac-bootstrap.clusterroles-bind.bind.skypilot-service-account-cluster-role"
+                ]
+                == want
+                or attempt == 9
+            ):
                 break
             time.sleep(0.2)
-        assert decisions["rbac-bootstrap.clusterroles-bind.bind"] == want, (case, accepted)
+        assert (
+            decisions["rbac-bootstrap.clusterroles-bind.bind.skypilot-service-account-cluster-role"]
+            == want
+        ), (case, accepted)
         assert accepted is (case in ("holds-all", "bind-named"))
         check = next(
-            c for c in report["checks"] if c["id"] == "rbac-bootstrap.clusterroles-bind.bind"
+            c
+            for c in report["checks"]
+            if c["id"]
+            == "rbac-bootstrap.clusterroles-bind.bind.skypilot-service-account-cluster-role"
         )
         if case == "holds-all":
             assert "escalation check" in check["reason"]
@@ -269,7 +281,7 @@ def test_namespaced_role_escalate_and_bind_match_the_apiserver(
         bind_ok = _server_accepts(cluster, kubeconfig, binding)
         got = (
             decisions["rbac-bootstrap.roles-escalate.escalate"],
-            decisions["rbac-bootstrap.roles-bind.bind"],
+            decisions["rbac-bootstrap.roles-bind.bind.skypilot-service-account-role"],
         )
         want = ("allowed" if role_ok else "denied", "allowed" if bind_ok else "denied")
         if got == want or attempt == 9:

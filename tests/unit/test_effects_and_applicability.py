@@ -173,7 +173,9 @@ def test_bind_is_granted_by_holding_what_the_role_grants(tmp_path, capsys, short
     )
     assert code == 1  # the namespaced roles are missing either way
     checks = {c["id"]: c for c in doc["checks"]}
-    bind_check = checks["rbac-bootstrap.clusterroles-bind.bind"]
+    bind_check = checks[
+        "rbac-bootstrap.clusterroles-bind.bind.skypilot-service-account-cluster-role"
+    ]
     escalate = checks["rbac-bootstrap.clusterroles-escalate.escalate"]
     if short is None:
         assert bind_check["decision"] == escalate["decision"] == "allowed"

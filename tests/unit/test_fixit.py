@@ -17,8 +17,8 @@ def _docs(text):
 
 
 def test_names_are_derived_from_the_subject():
-    assert object_name(SA) == "skycheck-sky-sa-default"
-    assert object_name(Subject.user("Alice@Example.com")) == "skycheck-alice-example.com"
+    assert object_name(SA) == "skycheck-sky-sa.default"
+    assert object_name(Subject.user("Alice@Example.com")).startswith("skycheck-alice-example-com-")
 
 
 def test_nothing_missing_means_no_manifest():
@@ -46,7 +46,7 @@ def test_core_fix_has_role_clusterrole_and_bindings_and_no_wildcards():
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "Role",
-        "name": "skycheck-sky-sa-default",
+        "name": "skycheck-sky-sa.default",
     }
 
 
