@@ -12,7 +12,10 @@ from __future__ import annotations
 import re
 
 from skycheck.errors import UsageError
-from skycheck.models import AUTHENTICATED, Subject
+from skycheck.models import ALL_SERVICE_ACCOUNTS, AUTHENTICATED, SA_PREFIX, Subject
+
+ANONYMOUS = "system:anonymous"
+UNAUTHENTICATED = "system:unauthenticated"
 
 # DNS-1123 subdomain for service-account names, label for namespaces.
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -48,17 +51,56 @@ def service_account(name: str, namespace: str) -> Subject:
 
 
 def user(username: str, groups: tuple[str, ...]) -> Subject:
-    """The subject for ``--as USER [--as-group G ...]``.
+    """The subject for ``--as USER [--as-group G ...]``, with the groups its requests carry.
 
-    Real authenticated users always carry ``system:authenticated``; add it so a
-    review asks about the identity as the API server would see it.
+    Authenticated users always carry ``system:authenticated``; an anonymous request
+    carries ``system:unauthenticated`` instead (the anonymous authenticator,
+    k8s.io/apiserver/pkg/authentication/request/anonymous/anonymous.go). Add the
+    one that applies so a review asks about the identity as the API server sees it.
     """
     if not username.strip():
         raise UsageError("--as needs a non-empty user name")
-    merged = tuple(dict.fromkeys((*groups, AUTHENTICATED)))
+    if username == ANONYMOUS or UNAUTHENTICATED in groups:
+        merged = tuple(dict.fromkeys((*groups, UNAUTHENTICATED)))
+    else:
+        merged = tuple(dict.fromkeys((*groups, AUTHENTICATED)))
     return Subject.user(username, merged)
 
 
+def implied_groups(username: str) -> tuple[str, ...]:
+    """The groups the API server gives a user impersonated without Impersonate-Group.
+
+    k8s.io/apiserver/pkg/endpoints/filters/impersonation.go: a service-account name
+    gets that account's groups, and every user but ``system:anonymous`` gets
+    ``system:authenticated``.
+    """
+    if username == ANONYMOUS:
+        return ()
+    if username.startswith(SA_PREFIX):
+        rest = username[len(SA_PREFIX) :].split(":")
+        if len(rest) == 2 and all(rest):
+            return (ALL_SERVICE_ACCOUNTS, f"{ALL_SERVICE_ACCOUNTS}:{rest[0]}", AUTHENTICATED)
+    return (AUTHENTICATED,)
+
+
+def impersonation_groups(subject: Subject) -> tuple[str, ...]:
+    """The Impersonate-Group headers to send for ``subject``: none when the server's own
+    groups are the subject's, which spares the caller the right to impersonate groups
+    (``kubectl --as USER`` sends no group either)."""
+    if set(subject.groups) == set(implied_groups(subject.username)):
+        return ()
+    return subject.groups
+
+
+UNKNOWN_CALLER = Subject(kind="User", name="(unknown)", namespace=None, username="")
+
+
 def from_whoami(username: str, groups: tuple[str, ...], uid: str = "") -> Subject:
-    """The caller as SelfSubjectReview reported it (groups exactly as returned)."""
+    """The caller as SelfSubjectReview reported it (groups exactly as returned).
+
+    An empty username means the server could not say (no SelfSubjectReview API):
+    the subject then says it is unknown rather than naming anyone.
+    """
+    if not username:
+        return UNKNOWN_CALLER
     return Subject.user(username, tuple(groups), uid)

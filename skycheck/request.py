@@ -423,6 +423,8 @@ def _context_warnings(info: object) -> tuple[str, ...]:
 def _with_fix(report: Report) -> Report:
     from skycheck.fixit import fix_manifest
 
+    if not report.subject.username:
+        return report  # the caller's name is unknown (no SelfSubjectReview): bind no one
     return replace(report, fix=fix_manifest(report))
 
 
