@@ -70,12 +70,12 @@ def user(username: str, groups: tuple[str, ...]) -> Subject:
 def implied_groups(username: str) -> tuple[str, ...]:
     """The groups the API server gives a user impersonated without Impersonate-Group.
 
-    k8s.io/apiserver/pkg/endpoints/filters/impersonation.go: a service-account name
-    gets that account's groups, and every user but ``system:anonymous`` gets
-    ``system:authenticated``.
+    k8s.io/apiserver/pkg/endpoints/filters/impersonation/impersonation.go: a
+    service-account name gets that account's groups; ``system:anonymous`` gets
+    ``system:unauthenticated``, every other user ``system:authenticated``.
     """
     if username == ANONYMOUS:
-        return ()
+        return (UNAUTHENTICATED,)
     if username.startswith(SA_PREFIX):
         rest = username[len(SA_PREFIX) :].split(":")
         if len(rest) == 2 and all(rest):

@@ -321,6 +321,13 @@ class LiveReviewer:
                 401,
             )
         if resp.status in (403, 404):
+            if method is Method.IMPERSONATION and "impersonate" not in status_message(resp):
+                # Impersonation was allowed, but the impersonated user may not ask
+                # (system:anonymous may not create SelfSubjectAccessReviews by default).
+                what = (
+                    f"ask as {subject.username}: the API server refused the impersonated "
+                    f"review ({status_message(resp)})"
+                )
             raise _NotAllowedToAsk(what, resp.status)
         raise _ServerError(
             f"HTTP {resp.status} after {resp.attempts} attempt(s): {status_message(resp)}"

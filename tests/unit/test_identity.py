@@ -34,8 +34,9 @@ def test_a_user_given_the_unauthenticated_group_is_not_also_authenticated():
         (identity.user("bob", ()), ()),
         (Subject.service_account("sky-sa", "ns1"), ()),
         (identity.user("system:serviceaccount:ns1:sky-sa", ()), ()),
-        # The server gives an impersonated system:anonymous no group at all.
-        (identity.user("system:anonymous", ()), (UNAUTHENTICATED,)),
+        # The server gives an impersonated system:anonymous system:unauthenticated itself.
+        (identity.user("system:anonymous", ()), ()),
+        (identity.user("system:anonymous", ("g",)), ("g", UNAUTHENTICATED)),
         (identity.user("bob", ("team",)), ("team", AUTHENTICATED)),
     ],
 )
