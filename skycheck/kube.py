@@ -385,6 +385,10 @@ class Connection:
             return
         self.context = kubeconfig.context(context)
         where = f"context {self.context.name}"
+        if _named(kubeconfig.data.get("clusters"), self.context.cluster) is None:
+            raise ConfigError(
+                kubeconfig.where, where, f"cluster {self.context.cluster!r} is not defined"
+            )
         cluster, cluster_base = kubeconfig.entry("clusters", self.context.cluster)
         user, user_base = kubeconfig.entry("users", self.context.user)
         self._impersonate = impersonation_headers(user, kubeconfig.where, where)
