@@ -7,6 +7,11 @@ Responsibilities: read kubeconfig files ourselves (strict YAML, merged like
 kubectl, secrets collected so any message can be redacted), build an API client
 for one context, and send JSON requests with a per-request timeout, a run
 deadline, bounded concurrency and retries on 429/5xx that honour Retry-After.
+
+Impersonation set in the kubeconfig user (``as``, ``as-uid``, ``as-groups``,
+``as-user-extra``) is sent on every request, on both transports, as kubectl's
+impersonating round tripper does (k8s.io/client-go/transport/round_trippers.go),
+so SelfSubjectReview and SelfSubjectAccessReview answer for the impersonated user.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skycheck import yamlio
+from skycheck import execauth, yamlio
 from skycheck.errors import ConfigError
 from skycheck.secrets import redact, register
 from skycheck.transport import DirectTransport
@@ -35,6 +40,15 @@ IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/names
 # Values under these user keys are credentials and must never reach output.
 _SECRET_KEYS = ("token", "password", "client-key-data", "client-certificate-data")
 _SECRET_PARTS = re.compile(r"token|secret|password|key", re.IGNORECASE)
+# Credential keys an exec plugin's answer replaces in the user entry.
+_DIRECT_CREDENTIALS = (
+    "token",
+    "tokenFile",
+    "client-certificate",
+    "client-certificate-data",
+    "client-key",
+    "client-key-data",
+)
 
 
 # --- kubeconfig files --------------------------------------------------------------------
@@ -51,6 +65,7 @@ class ContextInfo:
     namespace: str | None
     exec_auth: bool
     auth_provider: bool
+    impersonates: str | None = None  # the kubeconfig user's ``as``
 
 
 @dataclass
@@ -101,6 +116,7 @@ class Kubeconfig:
             namespace=body.get("namespace") or None,
             exec_auth="exec" in user_body,
             auth_provider="auth-provider" in user_body,
+            impersonates=str(user_body["as"]) if user_body.get("as") else None,
         )
 
     @property
@@ -273,6 +289,89 @@ def _gate_for(server: str, max_inflight: int) -> threading.BoundedSemaphore:
         return gate
 
 
+# --- kubeconfig impersonation -------------------------------------------------------------
+
+IMPERSONATION_KEYS = ("as", "as-uid", "as-groups", "as-user-extra")
+# RFC 7230 token characters: anything else in an extra's key is %-encoded, as client-go's
+# headerKeyEscape does (k8s.io/client-go/transport/round_trippers.go).
+_TOKEN_CHARS = frozenset(
+    "!#$&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+def _header_key_escape(key: str) -> str:
+    return "".join(chr(b) if chr(b) in _TOKEN_CHARS else f"%{b:02X}" for b in key.encode("utf-8"))
+
+
+def impersonation_headers(user: dict[str, Any], source: str, where: str) -> list[tuple[str, str]]:
+    """The Impersonate-* headers kubectl sends for a kubeconfig user; [] when it sets none.
+
+    A malformed field, or groups, uid or extra without ``as`` (kubectl would send them
+    without a user, which the API server rejects), is a kubeconfig error naming the field.
+    """
+    name = user.get("as")
+    uid = user.get("as-uid")
+    groups = user.get("as-groups")
+    extra = user.get("as-user-extra")
+    for key, value in (("as", name), ("as-uid", uid)):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(source, f"{where}: {key}", "must be a string")
+    if groups is not None and not (
+        isinstance(groups, list) and all(isinstance(g, str) for g in groups)
+    ):
+        raise ConfigError(source, f"{where}: as-groups", "must be a list of strings")
+    if extra is not None and not (
+        isinstance(extra, dict)
+        and all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(i, str) for i in v)
+            for k, v in extra.items()
+        )
+    ):
+        raise ConfigError(source, f"{where}: as-user-extra", "must map strings to lists of strings")
+    if not name:
+        for key, value in (("as-uid", uid), ("as-groups", groups), ("as-user-extra", extra)):
+            if value:
+                raise ConfigError(source, f"{where}: {key}", "needs `as` (the user to impersonate)")
+        return []
+    headers = [("Impersonate-User", name)]
+    if uid:
+        headers.append(("Impersonate-Uid", uid))
+    headers += [("Impersonate-Group", g) for g in groups or ()]
+    for key, values in (extra or {}).items():
+        headers += [(f"Impersonate-Extra-{_header_key_escape(key)}", v) for v in values]
+    return headers
+
+
+def _with_impersonation(
+    own: list[tuple[str, str]], kubeconfig_headers: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """A request that impersonates by itself replaces the kubeconfig's impersonation.
+
+    That is client-go's rule (the round tripper steps aside when Impersonate-User is
+    already set) and kubectl's (``--as`` overrides the kubeconfig's ``as``).
+    """
+    if any(name.lower() == "impersonate-user" for name, _ in own):
+        return own
+    return [*kubeconfig_headers, *own]
+
+
+# --- relative paths ------------------------------------------------------------------------
+
+_CLUSTER_PATHS = ("certificate-authority",)
+_USER_PATHS = ("client-certificate", "client-key", "tokenFile")
+
+
+def _absolute(path: Any, base: Path | None) -> Any:
+    """``path`` against ``base`` when relative (clientcmd's ResolvePaths); others unchanged."""
+    if not isinstance(path, str) or not path or base is None or os.path.isabs(path):
+        return path
+    return str(base / path)
+
+
+def _resolved(body: dict[str, Any], keys: tuple[str, ...], base: Path | None) -> dict[str, Any]:
+    return {k: (_absolute(v, base) if k in keys else v) for k, v in body.items()}
+
+
 class Connection:
     """A client for one kubeconfig context with bounded, retried JSON requests."""
 
@@ -280,33 +379,86 @@ class Connection:
         self.limits = limits
         self.secrets = kubeconfig.secrets
         self._direct: DirectTransport | None = None
-        if not kubeconfig.in_cluster:
-            self.context = kubeconfig.context(context)
-            cluster, cluster_base = kubeconfig.entry("clusters", self.context.cluster)
-            user, user_base = kubeconfig.entry("users", self.context.user)
-            self._direct = DirectTransport.create(
-                cluster,
-                user,
-                cluster_base=cluster_base,
-                user_base=user_base,
-                source=kubeconfig.where,
-                where=f"context {self.context.name}",
-                pool_size=limits.max_inflight,
+        self._impersonate: list[tuple[str, str]] = []
+        if kubeconfig.in_cluster:
+            self._init_client(None, limits)
+            return
+        self.context = kubeconfig.context(context)
+        where = f"context {self.context.name}"
+        if _named(kubeconfig.data.get("clusters"), self.context.cluster) is None:
+            raise ConfigError(
+                kubeconfig.where, where, f"cluster {self.context.cluster!r} is not defined"
             )
+        cluster, cluster_base = kubeconfig.entry("clusters", self.context.cluster)
+        user, user_base = kubeconfig.entry("users", self.context.user)
+        self._impersonate = impersonation_headers(user, kubeconfig.where, where)
+        user = {k: v for k, v in user.items() if k not in IMPERSONATION_KEYS}
+        if "exec" in user:
+            # Run the plugin here, bounded by the run's deadline; the kubernetes client
+            # would wait for it forever. Its credentials then act as a token or cert user.
+            credential = execauth.fetch(
+                user["exec"],
+                cluster=cluster,
+                user_base=user_base,
+                cluster_base=cluster_base,
+                timeout=limits.remaining(),
+                source=kubeconfig.where,
+                where=where,
+            )
+            user = {
+                **{k: v for k, v in user.items() if k not in ("exec", *_DIRECT_CREDENTIALS)},
+                **credential.as_user(),
+            }
+            user_base = None  # nothing relative is left in the credential
+        self._direct = DirectTransport.create(
+            cluster,
+            user,
+            cluster_base=cluster_base,
+            user_base=user_base,
+            source=kubeconfig.where,
+            where=where,
+            pool_size=limits.max_inflight,
+        )
         if self._direct is not None:
             # Token or client-certificate users: no need to import the kubernetes client.
             self.server = self._direct.server
             self._gate = _gate_for(self.server, limits.max_inflight)
             return
-        self._init_client(kubeconfig, context, limits)
+        # The client resolves relative paths against the working directory; kubectl
+        # resolves them against the file that defined the entry (clientcmd/loader.go).
+        self._init_client(
+            {
+                "current-context": self.context.name,
+                "contexts": [
+                    {
+                        "name": self.context.name,
+                        "context": {"cluster": "cluster", "user": "user"},
+                    }
+                ],
+                "clusters": [
+                    {
+                        "name": "cluster",
+                        "cluster": _resolved(cluster, _CLUSTER_PATHS, cluster_base),
+                    }
+                ],
+                "users": [{"name": "user", "user": _resolved(user, _USER_PATHS, user_base)}],
+            },
+            limits,
+            kubeconfig.where,
+        )
 
-    def _init_client(self, kubeconfig: Kubeconfig, context: str | None, limits: Limits) -> None:
-        """The kubernetes client, for exec plugins, auth providers and in-cluster config."""
+    def _init_client(
+        self, data: dict[str, Any] | None, limits: Limits, where: str = "kubeconfig"
+    ) -> None:
+        """The kubernetes client, for auth providers, basic auth and in-cluster config.
+
+        ``data`` is a one-context kubeconfig with absolute paths; None means in-cluster.
+        """
         from kubernetes import client, config  # the one place kubernetes is imported
 
         cfg = client.Configuration()
         try:
-            if kubeconfig.in_cluster:
+            if data is None:
                 config.load_incluster_config(client_configuration=cfg)
                 self.context = ContextInfo(
                     "in-cluster",
@@ -318,9 +470,8 @@ class Connection:
                     False,
                 )
             else:
-                self.context = kubeconfig.context(context)
                 config.load_kube_config_from_dict(
-                    kubeconfig.data,
+                    data,
                     context=self.context.name,
                     client_configuration=cfg,
                     persist_config=False,
@@ -331,10 +482,9 @@ class Connection:
             message = redact(
                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__, self.secrets
             )
+            name = self.context.name if data is not None else "in-cluster"
             raise ConfigError(
-                kubeconfig.where,
-                f"context {context or '(current)'}",
-                f"cannot use this context: {message}",
+                where, f"context {name}", f"cannot use this context: {message}"
             ) from None
         cfg.connection_pool_maxsize = limits.max_inflight
         cfg.retries = 0  # retries are ours, with backoff and Retry-After
@@ -394,6 +544,7 @@ class Connection:
         from urllib3 import HTTPHeaderDict
 
         hdrs = {"Accept": "application/json", "Content-Type": "application/json"}
+        headers = _with_impersonation(headers, self._impersonate)
         with self._gate:
             try:
                 if self._direct is not None:
@@ -414,6 +565,10 @@ class Connection:
                 retry_after = raw.headers.get("Retry-After")
             except Exception as exc:  # urllib3/ssl/socket errors of every kind
                 message, retryable = _transport_message(exc, self.secrets)
+                if self._direct is not None and self._direct.proxy:
+                    # Behind a proxy the failure may be the proxy's: name it, never blame
+                    # the API server alone.
+                    message = f"{message} (through proxy {self._direct.proxy})"
                 raise TransportError(message, retryable=retryable) from None
         return _parse(data, status, retry_after)
 

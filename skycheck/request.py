@@ -508,6 +508,8 @@ def _context_warnings(info: object) -> tuple[str, ...]:
 def _with_fix(report: Report) -> Report:
     from skycheck.fixit import fix_manifest, fix_warning
 
+    if not report.subject.username:
+        return report  # the caller's name is unknown (no SelfSubjectReview): bind no one
     fix = fix_manifest(report)
     warning = fix_warning(report) if fix else None
     warnings = (*report.warnings, warning) if warning else report.warnings

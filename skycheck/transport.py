@@ -1,12 +1,13 @@
 """HTTPS to an API server straight from kubeconfig data, without the kubernetes client.
 
 ``import kubernetes`` costs 0.3-0.5 s, most of a live run. The common kubeconfig
-users (a bearer token, a token file, a client certificate) need nothing from it:
-this module talks to the server with urllib3 and an ``ssl`` context built from
-the kubeconfig. Everything else (exec plugins, auth providers, basic auth,
-proxies, impersonation set in the kubeconfig) returns None from
-``DirectTransport.create`` and the caller falls back to the kubernetes client,
-which knows those. Same answers either way; only start-up differs.
+users (a bearer token, a token file, a client certificate, and the credentials an
+exec plugin returned, see ``execauth``) need nothing from it: this module talks to
+the server with urllib3 and an ``ssl`` context built from the kubeconfig, through
+the proxy kubectl would use (``proxies``). Everything else (auth providers, basic
+auth, plain-http servers, SOCKS proxies) returns None from ``DirectTransport.create``
+and the caller falls back to the kubernetes client. Impersonation set in the
+kubeconfig is added by the caller (``kube.Connection``) on both paths.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import urllib3
 
+from skycheck import proxies
 from skycheck.errors import ConfigError
+from skycheck.secrets import register
 
 # User keys this transport handles itself; any other key means "use the kubernetes client".
 _DIRECT_USER_KEYS = frozenset(
@@ -43,9 +47,12 @@ _DIRECT_CLUSTER_KEYS = frozenset(
         "certificate-authority-data",
         "insecure-skip-tls-verify",
         "tls-server-name",
+        "proxy-url",
         "extensions",
     }
 )
+# Proxy schemes urllib3 tunnels through; kubectl also knows socks5, left to the client.
+_PROXY_SCHEMES = ("http", "https")
 
 
 @dataclass(frozen=True)
@@ -80,21 +87,31 @@ class DirectTransport:
         token_file: str | None,
         pool_size: int,
         server_name: str | None,
+        proxy: str | None = None,
     ) -> None:
         self.server = server.rstrip("/")
         self._token = token
         self._token_file = token_file
+        # The proxy without credentials, for messages (None: direct connection).
+        self.proxy = proxies.display(proxy) if proxy else None
         kwargs: dict[str, Any] = {}
         if server_name:
             kwargs["server_hostname"] = server_name
-        self._pool = urllib3.PoolManager(
-            num_pools=2,
-            maxsize=pool_size,
-            block=False,
-            ssl_context=context,
-            retries=False,
+        common: dict[str, Any] = {
+            "num_pools": 2,
+            "maxsize": pool_size,
+            "block": False,
+            "ssl_context": context,
+            "retries": False,
             **kwargs,
-        )
+        }
+        self._pool: urllib3.PoolManager
+        if proxy:
+            # An https:// server behind an http(s) proxy: urllib3 tunnels with CONNECT, and
+            # TLS to the API server is still verified end to end with ``context``.
+            self._pool = urllib3.ProxyManager(proxy, proxy_headers=_proxy_headers(proxy), **common)
+        else:
+            self._pool = urllib3.PoolManager(**common)
 
     @classmethod
     def create(
@@ -114,6 +131,12 @@ class DirectTransport:
         server = str(cluster.get("server") or "")
         if not server.startswith("https://"):
             return None  # plain http or odd schemes: leave them to the client
+        proxy_url = cluster.get("proxy-url")
+        if proxy_url is not None and not isinstance(proxy_url, str):
+            raise ConfigError(source, f"{where}: proxy-url", "must be a string")
+        proxy = proxies.proxy_for(server, proxy_url or None)
+        if proxy is not None and urlsplit(proxy).scheme.lower() not in _PROXY_SCHEMES:
+            return None  # socks5: the kubernetes client's job
         ctx = ssl.create_default_context()
         if cluster.get("insecure-skip-tls-verify") is True:
             ctx.check_hostname = False
@@ -154,6 +177,7 @@ class DirectTransport:
             _file(str(token_file), user_base) if token_file else None,
             pool_size,
             str(cluster["tls-server-name"]) if cluster.get("tls-server-name") else None,
+            proxy,
         )
 
     def _bearer(self) -> str | None:
@@ -198,6 +222,17 @@ class DirectTransport:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+def _proxy_headers(proxy: str) -> dict[str, str]:
+    """Basic auth for a proxy URL with user information, as Go's transport sends it."""
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return {}
+    password = unquote(parts.password or "")
+    register([password] if len(password) >= 4 else [])
+    auth = f"{unquote(parts.username)}:{password}"
+    return dict(urllib3.make_headers(proxy_basic_auth=auth))
 
 
 def _pem(

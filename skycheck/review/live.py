@@ -3,7 +3,9 @@
 For the caller: SelfSubjectAccessReview. For anyone else: SubjectAccessReview;
 when the caller may not create those, LocalSubjectAccessReview in each
 namespace (namespace admins usually may), then impersonation (SSAR sent with
-``Impersonate-User``). One verb and one resource per review, never ``*``.
+``Impersonate-User``, and ``Impersonate-Group`` only where the server would not
+derive the subject's groups by itself). One verb and one resource per review,
+never ``*``.
 
 A review that could not be made is UNKNOWN, never ALLOWED. Only review objects
 are created (they are not stored); the only other calls are GETs of the
@@ -19,12 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+from skycheck import identity
 from skycheck.errors import UndecidedError
 from skycheck.kube import Connection, Response, TransportError, status_message
 from skycheck.models import Decision, Finding, Method, Requirement, Subject
 from skycheck.review import ReviewResult
 
 AUTHZ = "/apis/authorization.k8s.io/v1"
+# SelfSubjectReview is GA in 1.28, beta in 1.27 and alpha in 1.26 (behind a feature gate).
+SELF_SUBJECT_REVIEW_VERSIONS = ("v1", "v1beta1", "v1alpha1")
 # Weakest last: the report names the weakest method any check needed.
 _METHOD_ORDER = (Method.SSAR, Method.SAR, Method.LOCAL_SAR, Method.IMPERSONATION)
 
@@ -72,7 +77,7 @@ class _NotAllowedToAsk(Exception):
 @dataclass(frozen=True)
 class _Answer:
     finding: Finding
-    method: Method
+    method: Method | None  # None: no method answered (every one was refused)
     refused: bool = False  # no review method was allowed for this check
 
 
@@ -93,13 +98,31 @@ class LiveReviewer:
         # for the rest) instead of being thrown away by a one-line error.
         self._reached = False
         self._asked = False  # review() has been called before
+        self._notes: list[str] = []  # warnings from whoami, reported with the review
 
     # -- identity ---------------------------------------------------------------------------
 
     def whoami(self) -> tuple[str, tuple[str, ...], str]:
-        """The caller's username, groups and uid via SelfSubjectReview."""
-        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
-        resp = self._post_or_raise("/apis/authentication.k8s.io/v1/selfsubjectreviews", body)
+        """The caller's username, groups and uid via SelfSubjectReview.
+
+        Servers before 1.28 may serve only v1beta1 or v1alpha1, or none (404 for each):
+        then the username is "" (unknown), and the caller is still checked with
+        SelfSubjectAccessReview, which needs no name.
+        """
+        for version in SELF_SUBJECT_REVIEW_VERSIONS:
+            body = {"apiVersion": f"authentication.k8s.io/{version}", "kind": "SelfSubjectReview"}
+            path = f"/apis/authentication.k8s.io/{version}/selfsubjectreviews"
+            resp = self._post_or_raise(path, body)
+            if resp.status != 404:
+                break
+        else:
+            self._notes.append(
+                "the API server serves no SelfSubjectReview (authentication.k8s.io "
+                f"{', '.join(SELF_SUBJECT_REVIEW_VERSIONS)}; Kubernetes before 1.28 may not): "
+                "the caller's username is unknown, so no fix can name it; the checks still "
+                "ask as the caller (SelfSubjectAccessReview)"
+            )
+            return "", (), ""
         if resp.status == 401:
             raise UndecidedError(
                 "cannot tell who the caller is: the API server answered 401 Unauthorized "
@@ -147,7 +170,7 @@ class LiveReviewer:
         answers = [
             a
             if a.finding.requirement is r
-            else _Answer(replace(a.finding, requirement=r), a.method, a.refused)
+            else replace(a, finding=replace(a.finding, requirement=r))
             for r, a in ((r, asked[k]) for r, k in zip(requirements, keys, strict=True))
         ]
         # Refused everything on the first call: the caller cannot ask at all, say so in one
@@ -162,9 +185,13 @@ class LiveReviewer:
                 hint="grant it create on subjectaccessreviews.authorization.k8s.io, "
                 "or run skycheck as that identity",
             )
-        used = Counter(a.method for a in answers if a.finding.decision is not Decision.UNKNOWN)
+        used = Counter(
+            a.method
+            for a in answers
+            if a.method is not None and a.finding.decision is not Decision.UNKNOWN
+        )
         method = max(used, key=_METHOD_ORDER.index) if used else self._default_method()
-        warnings = [
+        warnings = [*self._notes] + [
             f"the caller may not {what}; used a fallback where one was allowed"
             for (_, _), what in sorted(self._unavailable.items(), key=lambda kv: kv[1])
         ]
@@ -226,7 +253,7 @@ class LiveReviewer:
         lacking = "; ".join(dict.fromkeys(refused))
         return _Answer(
             Finding(req, Decision.UNKNOWN, f"not checked: the caller may not {lacking}"),
-            Method.IMPERSONATION,
+            None,  # refused by every method: no method decided it
             refused=True,
         )
 
@@ -271,10 +298,12 @@ class LiveReviewer:
             kind = "serviceaccounts" if subject.is_service_account else "users"
             what = f"impersonate {kind} ({subject.username})"
             headers.append(("Impersonate-User", subject.username))
-            if not subject.is_service_account:
-                # Any group header replaces the groups the server would add, so send all.
-                # (For a service account the server adds exactly its token's groups.)
-                headers += [("Impersonate-Group", g) for g in subject.groups]
+            # Groups only where the server's own differ from the subject's: a group header
+            # needs "impersonate groups", which ``kubectl --as`` does not need either.
+            groups = identity.impersonation_groups(subject)
+            if groups:
+                what += f" and groups ({', '.join(groups)})"
+            headers += [("Impersonate-Group", g) for g in groups]
             body = {"kind": "SelfSubjectAccessReview", "spec": {"resourceAttributes": attrs}}
         body["apiVersion"] = "authorization.k8s.io/v1"
         resp = self.conn.request("POST", path, body, headers)
@@ -292,6 +321,13 @@ class LiveReviewer:
                 401,
             )
         if resp.status in (403, 404):
+            if method is Method.IMPERSONATION and "impersonate" not in status_message(resp):
+                # Impersonation was allowed, but the impersonated user may not ask
+                # (system:anonymous may not create SelfSubjectAccessReviews by default).
+                what = (
+                    f"ask as {subject.username}: the API server refused the impersonated "
+                    f"review ({status_message(resp)})"
+                )
             raise _NotAllowedToAsk(what, resp.status)
         raise _ServerError(
             f"HTTP {resp.status} after {resp.attempts} attempt(s): {status_message(resp)}"
