@@ -128,7 +128,7 @@ def test_unknown_keys_are_ignored_like_skypilot_client_does():
         (
             "kubernetes:\n  remote_identity: service_account\n",
             "kubernetes.remote_identity: 'service_account' is neither one of SERVICE_ACCOUNT, "
-            "LOCAL_CREDENTIALS, NO_UPLOAD, NONE (case matters) nor a valid service account name",
+            "LOCAL_CREDENTIALS, NO_UPLOAD (case matters) nor a valid service account name",
         ),
         ("kubernetes:\n  remote_identity: {}\n", "kubernetes.remote_identity: must not be empty"),
         (
@@ -141,11 +141,8 @@ def test_unknown_keys_are_ignored_like_skypilot_client_does():
         ),
         (
             "kubernetes:\n  remote_identity:\n    - {a: x, b: y}\n",
-            "kubernetes.remote_identity[0]: must be a mapping with exactly one",
-        ),
-        (
-            "kubernetes:\n  remote_identity:\n    - ok: x\n    - '*': Bad\n",
-            "kubernetes.remote_identity[1].*: 'Bad' is neither",
+            "kubernetes.remote_identity: must be a string or a mapping of context to service "
+            "account, got a list (SkyPilot rejects this file)",
         ),
         (
             "kubernetes:\n  allowed_contexts: some\n",
@@ -235,7 +232,7 @@ def test_yaml_syntax_errors_and_duplicate_keys_are_config_errors_with_a_line(tmp
 # --- remote_identity ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("keyword", ["SERVICE_ACCOUNT", "LOCAL_CREDENTIALS", "NO_UPLOAD", "NONE"])
+@pytest.mark.parametrize("keyword", ["SERVICE_ACCOUNT", "LOCAL_CREDENTIALS", "NO_UPLOAD"])
 def test_identity_keywords_run_as_skypilots_account_and_need_rbac_bootstrap(keyword):
     d = _derive(f"kubernetes:\n  remote_identity: {keyword}\n", kube_ns="team")
     assert d.remote_identity == keyword
@@ -286,30 +283,30 @@ def test_naming_skypilots_own_account_explicitly_still_creates_it():
     assert "rbac-bootstrap" in d.caller.required_features
 
 
-def test_identity_map_exact_name_then_first_matching_glob():
+def test_identity_map_takes_the_first_match_in_file_order():
     config = _fixture("identity-map.yaml")
     assert isinstance(config.kubernetes.remote_identity, IdentityMap)
-    assert config.kubernetes.remote_identity.form == "mapping"
-    # prod-east: only the glob matches.
     east = derive(config, "prod-east", None)
     assert east.service_account == "prod-sa" and not east.creates_service_account
     assert east.remote_identity_source == "kubernetes.remote_identity[prod-*]"
-    assert any("'prod-*'" in n and "exactly, not as patterns" in n for n in east.notes)
-    # prod-west: the exact entry wins over the earlier glob, as in SkyPilot's lookup by name.
-    west = derive(config, "prod-west", None)
-    assert west.service_account == "west-sa"
+    assert any("'prod-*', the first matching pattern in file order" in n for n in east.notes)
+    # prod-west is listed by name, but after a glob that matches it: the glob wins, as in
+    # SkyPilot's loop over the mapping (sky/clouds/kubernetes.py).
+    assert derive(config, "prod-west", None).service_account == "prod-sa"
     # A keyword as a map value means what it means at top level.
     dev = derive(config, "dev", None)
     assert dev.remote_identity == "SERVICE_ACCOUNT" and dev.creates_service_account
 
 
-def test_identity_list_first_match_wins_and_warns_about_skypilots_schema():
-    config = _fixture("identity-list.yaml")
-    assert isinstance(config.kubernetes.remote_identity, IdentityMap)
-    assert config.kubernetes.remote_identity.form == "list"
-    assert derive(config, "gke_proj_zone_c1", None).service_account == "gke-sa"
-    assert derive(config, "kind-dev", None).service_account == "fallback-sa"
-    assert any("AWS syntax" in w for w in derive(config, "kind-dev", None).warnings)
+def test_identity_list_form_is_rejected_like_skypilots_schema():
+    with pytest.raises(ConfigError, match="SkyPilot rejects this file"):
+        _fixture("identity-list.yaml")
+
+
+def test_none_is_not_a_keyword_in_skypilot_0_14_1():
+    # 0.14.1 uses NONE as a service account name, which the API server refuses.
+    with pytest.raises(ConfigError, match="'NONE' is neither one of"):
+        _cfg("kubernetes:\n  remote_identity: NONE\n")
 
 
 def test_first_matching_glob_wins_in_file_order():
@@ -389,7 +386,7 @@ def test_context_configs_override_each_key_for_their_context_only():
 
     other = derive(config, "kind-dev", "kube-ns")
     assert (other.namespace, other.namespace_source) == ("sky", "kubernetes.namespace")
-    assert other.port_mode == "ingress"  # "Ingress": SkyPilot's enum ignores case
+    assert other.port_mode == "ingress"
     assert other.service_account == "team-sa" and not other.creates_service_account
     assert other.caller.required_features == ("core", "ingress", "high-availability")
     assert other.identities[1].required_features == ("core", "ingress")
@@ -419,10 +416,8 @@ def test_context_string_identity_beats_a_global_map_without_a_match():
     [
         (None, "loadbalancer", False),
         ("loadbalancer", "loadbalancer", False),
-        ("LoadBalancer", "loadbalancer", False),
         ("ingress", "ingress", True),
         ("podip", "podip", False),
-        ("PodIP", "podip", False),
     ],
 )
 def test_ports_modes(value, mode, ingress):
@@ -432,6 +427,27 @@ def test_ports_modes(value, mode, ingress):
     assert any(n.startswith(f"ports is {mode} (") for n in d.notes)
     for identity in d.identities:
         assert ("ingress" in identity.features) is ingress
+
+
+@pytest.mark.parametrize("value", ["Ingress", "PodIP", "LoadBalancer"])
+def test_ports_in_another_case_fail_at_launch_so_they_are_an_input_error(value):
+    # The schema accepts any case; KubernetesPortMode(value) at launch does not.
+    with pytest.raises(ConfigError, match=f"'{value}' is not a valid KubernetesPortMode"):
+        _derive(f"kubernetes:\n  ports: {value}\n")
+
+
+def test_kind_skypilot_as_current_context_means_ingress_everywhere():
+    d = _derive("kubernetes:\n  ports: Ingress\n", context="other", current_context="kind-skypilot")
+    assert d.port_mode == "ingress"
+    assert "ingress" in d.caller.features
+
+
+def test_consolidation_mode_counts_as_ha_but_makes_no_controller_deployment():
+    text = "jobs:\n  controller:\n    high_availability: true\n    consolidation_mode: true\n"
+    d = _derive(text)
+    assert d.high_availability_specified == ("jobs",)
+    assert not d.high_availability and "high-availability" not in d.caller.features
+    assert any("consolidation_mode is true" in n for n in d.notes)
 
 
 @pytest.mark.parametrize(
