@@ -20,7 +20,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from skycheck.models import SCHEMA_VERSION, Finding, Report, worst
+from skycheck.models import SCHEMA_VERSION, Finding, Report, gate_verdict
 from skycheck.render._common import RenderOptions, Reports, finish, normalize, sorted_findings
 
 
@@ -50,6 +50,7 @@ def _check(f: Finding) -> dict[str, Any]:
         "breaks": r.breaks,
         "source": r.source,
         "evaluationError": f.evaluation_error,
+        "precondition": f.precondition is not None,
     }
 
 
@@ -79,6 +80,18 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "fix": report.fix,
         "failOn": report.fail_on.value,
         "notes": list(report.notes),
+        "gates": report.gates,
+        "preconditions": [
+            {
+                "feature": p.feature,
+                "namespace": p.namespace,
+                "state": p.state.value,
+                "owner": p.owner,
+                "mayCreate": None if p.may_create is None else p.may_create.value,
+                "reason": p.why,
+            }
+            for p in report.preconditions
+        ],
     }
 
 
@@ -89,7 +102,7 @@ def reports_to_dict(reports: Reports) -> dict[str, Any]:
         return report_to_dict(items[0])
     return {
         "schemaVersion": SCHEMA_VERSION,
-        "verdict": worst([r.verdict for r in items]).value,
+        "verdict": gate_verdict(items).value,
         "reports": [report_to_dict(r) for r in items],
     }
 
