@@ -297,10 +297,16 @@ class _Parser:
             return text
         if not _SUBDOMAIN.match(text) or len(text) > 253:
             if keywords:
+                nightly = (
+                    "; SkyPilot nightlies read NONE as 'no API credentials', SkyPilot 0.14.1 "
+                    "as this account name"
+                    if text == "NONE"
+                    else ""
+                )
                 raise self.fail(
                     where,
                     f"{text!r} is neither one of {', '.join(IDENTITY_KEYWORDS)} (case "
-                    "matters) nor a valid service account name (DNS-1123 subdomain)",
+                    f"matters) nor a valid service account name (DNS-1123 subdomain){nightly}",
                 )
             raise self.fail(
                 where, f"{text!r} is not a valid service account name (DNS-1123 subdomain)"

@@ -154,8 +154,12 @@ def compare(
                 "skycheck accepts it"
             )
         return bad, deliberate
+    none_keyword = [c for c, v in sky["contexts"].items() if v.get("identity_none")]
     if "load" in ours:
         m = _INVALID_NAME.search(ours["load"])
+        if none_keyword and m and m.group(1).upper() == "NONE":
+            deliberate.append(f"{cid}: nightly-none: {ours['load']}")
+            return bad, deliberate
         if m and m.group(1) in (case.get("config") or ""):
             deliberate.append(f"{cid}: invalid-name: {ours['load']}")
         elif "must not be empty" in ours["load"] and all(
@@ -184,6 +188,10 @@ def compare(
                     f"SkyPilot: {theirs[key]}"
                 )
             continue
+        if theirs.get("identity_none") and mine["identity"].upper() == "NONE":
+            # A nightly's keyword; skycheck follows 0.14.1, where it names an account.
+            deliberate.append(f"{cid}/{ctx}: nightly-none: skycheck {mine['identity']!r}")
+            theirs = {**theirs, "identity": mine["identity"]}
         for key in ("namespace", "identity", "ports"):
             if _is_error(theirs[key]):
                 bad.append(

@@ -47,7 +47,14 @@ CASE_ENV = (
 
 
 def _identity_block():
-    """SkyPilot's remote_identity resolution, cut from its own source."""
+    """SkyPilot's remote_identity resolution, cut from its own source.
+
+    Everything in make_deploy_resources_variables from ``remote_identity = ...``
+    up to ``fuse_device_required = ...``: the config lookup, the per-context
+    match and the mapping of keywords to accounts, in whatever form the
+    installed version has them. It runs in the module's globals with the few
+    locals it reads (a user cluster, no task overrides).
+    """
     from sky.clouds import kubernetes as k8s_cloud
 
     src = textwrap.dedent(inspect.getsource(k8s_cloud.Kubernetes.make_deploy_resources_variables))
@@ -56,17 +63,11 @@ def _identity_block():
     end = next(
         i
         for i, line in enumerate(lines)
-        if i > start
-        and "k8s_service_account_name" in line
-        and "DEFAULT_SERVICE_ACCOUNT_NAME" in "".join(lines[i : i + 2])
+        if i > start and line.strip().startswith("fuse_device_required")
     )
-    # Through the assignment of the default account for the keywords.
-    while not lines[end].rstrip().endswith(")"):
-        end += 1
-    block = textwrap.dedent("\n".join(lines[start : end + 1]))
-    return compile(
-        block, "<sky make_deploy_resources_variables: remote_identity>", "exec"
-    ), k8s_cloud
+    block = textwrap.dedent("\n".join(lines[start:end]))
+    code = compile(block, "<sky make_deploy_resources_variables: remote_identity>", "exec")
+    return code, k8s_cloud
 
 
 def _layout(case, home):
@@ -112,13 +113,11 @@ def _error(exc):
 
 
 def resolve(case, block, k8s_cloud):
-    import fnmatch
-
     from sky import skypilot_config
     from sky.adaptors import kubernetes as k8s_adaptor
     from sky.provision.kubernetes import network_utils
     from sky.provision.kubernetes import utils as kubernetes_utils
-    from sky.utils import annotations, controller_utils, schemas
+    from sky.utils import annotations, controller_utils
 
     annotations.clear_request_level_cache()
     out = {"id": case["id"]}
@@ -150,16 +149,20 @@ def resolve(case, block, k8s_cloud):
         except Exception as exc:
             entry["namespace"] = _error(exc)
         scope = {
+            "self": k8s_cloud.Kubernetes(),
             "context": ctx,
-            "resources": types.SimpleNamespace(cluster_config_overrides=None),
-            "skypilot_config": skypilot_config,
-            "schemas": schemas,
-            "fnmatch": fnmatch,
-            "kubernetes_utils": kubernetes_utils,
+            "resources": types.SimpleNamespace(
+                cluster_config_overrides={}, kubernetes_identity=None
+            ),
+            "cluster_name": types.SimpleNamespace(
+                display_name="sky-parity", name_on_cloud="sky-parity"
+            ),
         }
         try:
-            exec(block, scope)
+            exec(block, vars(k8s_cloud).copy(), scope)
             entry["identity"] = scope["k8s_service_account_name"]
+            # Nightlies: remote_identity NONE runs pods as SkyPilot's account with no token.
+            entry["identity_none"] = bool(scope.get("identity_none", False))
         except Exception as exc:
             entry["identity"] = _error(exc)
         try:

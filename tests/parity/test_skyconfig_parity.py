@@ -6,8 +6,10 @@ pinned SkyPilot venv's python) and skycheck's resolution must agree on the
 contexts SkyPilot uses, each context's namespace, identity and port mode, and
 which controllers count as highly available. The only differences allowed are
 deliberate and named: skycheck rejects (exit 2) a service account or namespace
-name the API server would refuse at launch, and an empty remote_identity map that
-fails every launch.
+name the API server would refuse at launch, an empty remote_identity map that
+fails every launch, and (nightly only) remote_identity NONE, which nightlies read
+as "no API credentials" while 0.14.1, which skycheck follows, reads it as an
+account name.
 """
 
 from __future__ import annotations
