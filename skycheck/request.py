@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from skycheck import identity
 from skycheck.catalogue import Catalogue, load_catalogue, select_features
 from skycheck.engine import CheckPlan, run_check
-from skycheck.errors import ExitCode, SkycheckError, UndecidedError, UsageError
+from skycheck.errors import ConfigError, ExitCode, SkycheckError, UndecidedError, UsageError
 from skycheck.models import FailOn, Report, Subject, gate_verdict, verdict_exit_code
 from skycheck.secrets import redact
 
@@ -171,8 +171,16 @@ def _sky_config(req: CheckRequest) -> SkyConfig | None:
         return None
     if req.sky_config is not None:
         return skyconfig.load_sky_config(req.sky_config, missing_ok=False)
-    path, named_by_env = skyconfig.config_location()
-    return skyconfig.load_sky_config(path, missing_ok=not named_by_env)
+    path, variable = skyconfig.config_location()
+    if variable is not None and not path.exists():
+        raise ConfigError(
+            skyconfig.display_path(path),
+            "",
+            f"SkyPilot config file named by ${variable} does not exist; SkyPilot refuses "
+            "to start without it",
+            hint=f"create it, or unset {variable}",
+        )
+    return skyconfig.load_sky_config(path, missing_ok=variable is None)
 
 
 def _kube_view(config: Kubeconfig) -> KubeView:
@@ -412,9 +420,16 @@ def _live_context(run: _ContextRun) -> list[Report]:
         namespace = identity.validate_namespace(namespace)
         whos = _identities(req, run.catalogue, derivation, run.features, run.required, run.fail_on)
         warnings = derivation.warnings if derivation else _context_warnings(info)
-        if run.in_cluster:
+        if run.kubeconfig.in_cluster:
             warnings = (
-                "running in a pod: checking its service account (in-cluster config)",
+                "no kubeconfig: running in a pod, checking with its service account "
+                "(in-cluster config)",
+                *warnings,
+            )
+        elif run.in_cluster:
+            warnings = (
+                f"context {context}: a service-account token is mounted, so SkyPilot also "
+                "uses the pod's own account (in-cluster config) beside the kubeconfig's contexts",
                 *warnings,
             )
         notes = derivation.notes if derivation else ()

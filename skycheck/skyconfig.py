@@ -151,8 +151,8 @@ def default_config_path(env: Mapping[str, str] | None = None) -> Path:
     return config_location(env)[0]
 
 
-def config_location(env: Mapping[str, str] | None = None) -> tuple[Path, bool]:
-    """(the config file SkyPilot reads, whether an environment variable named it).
+def config_location(env: Mapping[str, str] | None = None) -> tuple[Path, str | None]:
+    """(the config file SkyPilot reads, the environment variable that named it, if any).
 
     ``$SKYPILOT_CONFIG`` if set at all, even empty (it replaces every other
     file), else a non-empty ``$SKYPILOT_GLOBAL_CONFIG``, else
@@ -162,10 +162,10 @@ def config_location(env: Mapping[str, str] | None = None) -> tuple[Path, bool]:
     """
     env = os.environ if env is None else env
     if env.get(ENV_CONFIG) is not None:
-        return Path(env[ENV_CONFIG]).expanduser(), True
+        return Path(env[ENV_CONFIG]).expanduser(), ENV_CONFIG
     if env.get(ENV_GLOBAL_CONFIG):
-        return Path(env[ENV_GLOBAL_CONFIG]).expanduser(), True
-    return Path(USER_CONFIG).expanduser(), False
+        return Path(env[ENV_GLOBAL_CONFIG]).expanduser(), ENV_GLOBAL_CONFIG
+    return Path(USER_CONFIG).expanduser(), None
 
 
 def display_path(path: str | Path) -> str:

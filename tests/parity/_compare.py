@@ -92,11 +92,11 @@ def run_skycheck(case: dict[str, Any]) -> dict[str, Any]:
         if case.get("config") is not None:
             (home / ".sky").mkdir()
             (home / ".sky" / "config.yaml").write_text(case["config"])
-        path, explicit = skyconfig.config_location(env)
-        if not explicit:
+        path, variable = skyconfig.config_location(env)
+        if variable is None:
             path = home / ".sky" / "config.yaml"
         try:
-            sky = skyconfig.load_sky_config(path, missing_ok=not explicit)
+            sky = skyconfig.load_sky_config(path, missing_ok=variable is None)
         except ConfigError as exc:
             return {"id": case["id"], "load": exc.one_line()}
         data = None

@@ -87,6 +87,29 @@ def test_default_config_path_follows_skypilot_environment_variables(tmp_path, mo
     assert default_config_path(both) == Path("/c.yaml")  # SKYPILOT_CONFIG replaces the rest
 
 
+def test_config_location_names_the_variable_as_skypilot_reads_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert skyconfig.config_location({}) == (tmp_path / ".sky" / "config.yaml", None)
+    # Set but empty: SKYPILOT_CONFIG still counts, SKYPILOT_GLOBAL_CONFIG does not.
+    assert skyconfig.config_location({"SKYPILOT_CONFIG": ""})[1] == "SKYPILOT_CONFIG"
+    assert skyconfig.config_location({"SKYPILOT_GLOBAL_CONFIG": ""})[1] is None
+
+
+@pytest.mark.parametrize("variable", ["SKYPILOT_CONFIG", "SKYPILOT_GLOBAL_CONFIG"])
+def test_a_missing_file_named_by_a_variable_is_exit_2_as_skypilot_refuses_to_start(
+    variable, tmp_path, monkeypatch, capsys
+):
+    from skycheck.cli import run
+
+    monkeypatch.setenv(variable, str(tmp_path / "gone.yaml"))
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    assert run(["--kubeconfig", str(kubeconfig)]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert f"named by ${variable} does not exist; SkyPilot refuses to start" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_workspaces_are_ignored_with_a_warning():
     config = _cfg("workspaces:\n  team-a:\n    kubernetes:\n      namespace: a\n")
     assert any("workspaces" in w for w in config.warnings)
