@@ -614,3 +614,72 @@ def test_module_imports_neither_kubernetes_nor_network_code():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- what SkyPilot sees: kubeconfig, token, environment -------------------------------------
+
+
+def _kc(current, names=("a", "b"), clusters=("c",)):
+    return {
+        "current-context": current,
+        "contexts": [
+            {"name": n, "context": {"cluster": "c", "namespace": f"ns-{n}"}} for n in names
+        ],
+        "clusters": [{"name": c, "cluster": {}} for c in clusters],
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (_kc(None), "no current-context"),
+        (_kc("gone"), "current-context gone names no context"),
+        (_kc("a", clusters=()), "the cluster of its current-context a is missing"),
+    ],
+)
+def test_a_kubeconfig_whose_current_context_cannot_load_shows_skypilot_no_context(data, problem):
+    view = skyconfig.kube_view(data, env={})
+    assert view.contexts == () and problem in view.warnings[0]
+    selection, setups = skyconfig.resolve(_cfg("kubernetes:\n  allowed_contexts: all\n"), view)
+    assert selection.contexts == () and setups == ()
+
+
+def test_allow_all_variable_counts_only_when_allowed_contexts_is_absent():
+    view = skyconfig.kube_view(_kc("a"), env={"SKYPILOT_ALLOW_ALL_KUBERNETES_CONTEXTS": "TRUE"})
+    assert skyconfig.resolve(None, view)[0].contexts == ("a", "b")
+    listed = _cfg("kubernetes:\n  allowed_contexts: [b]\n")
+    assert skyconfig.resolve(listed, view)[0].contexts == ("b",)
+    yes = skyconfig.kube_view(_kc("a"), env={"SKYPILOT_ALLOW_ALL_KUBERNETES_CONTEXTS": "yes"})
+    assert skyconfig.resolve(None, yes)[0].contexts == ("a",)  # only true or 1 mean on
+
+
+def test_in_cluster_context_its_name_namespace_and_exclusion():
+    env = {"SKYPILOT_IN_CLUSTER_CONTEXT_NAME": "mine", "SKYPILOT_IN_CLUSTER_NAMESPACE": "env-ns"}
+    view = skyconfig.kube_view(None, in_cluster=True, in_cluster_namespace="pod-ns", env=env)
+    selection, (setup,) = skyconfig.resolve(None, view)
+    assert selection.contexts == ("mine",)
+    assert setup.derivation is not None and setup.derivation.namespace == "env-ns"
+    # Beside a kubeconfig whose current context is an SSH Node Pool's, the pod's own wins.
+    ssh = skyconfig.kube_view(_kc("ssh-x", ("ssh-x", "a")), in_cluster=True, env={})
+    assert skyconfig.resolve(None, ssh)[0].contexts == ("in-cluster",)
+    # Left out when derived, kept when listed.
+    off = {"SKYPILOT_ALL_KUBERNETES_CONTEXTS_INCLUDES_IN_CLUSTER": "false"}
+    view = skyconfig.kube_view(_kc("a"), in_cluster=True, env=off)
+    assert skyconfig.resolve(_cfg("kubernetes:\n  allowed_contexts: all\n"), view)[0].contexts == (
+        "a",
+        "b",
+    )
+    listed = _cfg("kubernetes:\n  allowed_contexts: [in-cluster]\n")
+    assert skyconfig.resolve(listed, view)[0].contexts == ("in-cluster",)
+    # The variable never sets a kubeconfig context's namespace.
+    plain = skyconfig.kube_view(_kc("a"), env={"SKYPILOT_IN_CLUSTER_NAMESPACE": "env-ns"})
+    (setup,) = skyconfig.resolve(None, plain)[1]
+    assert setup.derivation is not None and setup.derivation.namespace == "ns-a"
+
+
+def test_a_context_skypilot_fails_on_is_an_error_of_that_context_only():
+    text = "kubernetes:\n  allowed_contexts: all\n  remote_identity:\n    a: sa-a\n"
+    _, setups = skyconfig.resolve(_cfg(text), skyconfig.kube_view(_kc("a"), env={}))
+    assert setups[0].derivation is not None and setups[0].derivation.service_account == "sa-a"
+    assert setups[1].derivation is None and setups[1].error is not None
+    assert "no entry matches context 'b'" in setups[1].error.one_line()
