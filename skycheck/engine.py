@@ -1,26 +1,30 @@
 """Runs one check: requirements + subject + reviewer -> a frozen Report.
 
 The engine is the same for live and offline mode; only the reviewer differs.
-It also turns a missing hard-coded namespace (skypilot-system, ingress-nginx)
-into a failed check of the feature that needs it, unless the identity may
-create namespaces: SkyPilot cannot run its DaemonSet in a namespace that does
-not exist, whatever Roles say.
+It also records, for each namespace SkyPilot hard-codes (skypilot-system,
+ingress-nginx), a typed precondition: SkyPilot cannot run its DaemonSet in a
+namespace that does not exist, whatever Roles say. A missing skypilot-system
+fails unless the identity may create namespaces; a missing ingress-nginx fails
+until the ingress controller is installed; a namespace the caller may not read
+is unknown, never missing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from skycheck.catalogue import Catalogue, bind
 from skycheck.models import (
+    SKYPILOT_NAMESPACES,
     Decision,
     FailOn,
     Finding,
+    NamespacePrecondition,
+    NamespaceState,
     Profile,
     Report,
     Requirement,
-    Scope,
     SkyPilotVersion,
     Subject,
 )
@@ -42,77 +46,124 @@ class CheckPlan:
 
 
 def namespace_requirement(feature: str, namespace: str, required: bool) -> Requirement:
-    """The check standing for "namespace X exists, or the identity may create it"."""
+    """The check standing for "namespace X exists, or the identity may create it".
+
+    For a namespace SkyPilot owns the question asked is ``create namespaces``;
+    for another component's namespace nothing is asked (only installing the
+    component helps), and the requirement names the namespace itself.
+    """
+    owned = namespace in SKYPILOT_NAMESPACES
     return Requirement(
-        id=f"{feature}.namespace-{namespace}.create",
+        id=f"{feature}.namespace-{namespace}.{'create' if owned else 'exists'}",
         rule_id=f"{feature}.namespace-{namespace}",
         feature=feature,
         required=required,
-        verb="create",
+        verb="create" if owned else "get",
         group="",
         resource="namespaces",
         subresource="",
         namespace="",
-        name="",
-        why=f"SkyPilot hard-codes namespace {namespace} for this feature; it must exist "
-        "(or the identity must be able to create it).",
+        name="" if owned else namespace,
+        why=f"SkyPilot hard-codes namespace {namespace} for this feature; it must exist"
+        + (" (or the identity must be able to create it)." if owned else "."),
         breaks=f"Everything this feature does in {namespace} fails: the namespace is missing.",
         source="docs, namespace precondition",
     )
 
 
-def _missing_namespace_findings(
+def _lookup(ns: str, result: ReviewResult, reviewer: Reviewer) -> tuple[NamespaceState, str]:
+    """What the reviewer learnt about namespace ``ns``, and what could not be read."""
+    exists = dict(result.namespaces).get(ns)
+    if exists is True:
+        return NamespaceState.EXISTS, ""
+    if exists is False:
+        return NamespaceState.MISSING, ""
+    if ns in result.namespaces_forbidden:
+        return NamespaceState.UNKNOWN, "the caller may not get namespaces"
+    if reviewer.mode != "live":
+        return NamespaceState.UNKNOWN, "offline: outside what the manifests say"
+    return NamespaceState.UNKNOWN, "the lookup failed"
+
+
+def _namespace_preconditions(
     catalogue: Catalogue,
     plan: CheckPlan,
     result: ReviewResult,
     reviewer: Reviewer,
     subject: Subject,
-) -> tuple[list[Finding], list[str]]:
-    exists = dict(result.namespaces)
+) -> tuple[list[NamespacePrecondition], list[Finding], list[str]]:
+    """(every hard-coded namespace's precondition, the findings that stand for the
+    ones that decide something, warnings).
+
+    Exists: nothing to check. Missing and SkyPilot's own: may the identity create
+    namespaces? Missing and another component's (ingress-nginx): the feature fails
+    until that component is installed. Unknown because the caller may not read
+    namespaces (403, normal for a namespace-scoped identity): no check, a warning;
+    the reviews in that namespace answer as usual. Unknown because the lookup
+    failed live (a fault): an unknown check, so the gate fails closed.
+    """
+    preconditions: list[NamespacePrecondition] = []
     warnings: list[str] = []
-    extra: list[Requirement] = []
+    to_ask: list[tuple[Requirement, NamespacePrecondition]] = []
+    findings: list[Finding] = []
     for feature in catalogue.features:
         if feature.name not in plan.features or feature.name in dict(plan.not_applicable):
             continue
-        for ns in sorted({r.namespace for r in feature.rules if r.scope is Scope.FIXED}):
-            # Live, a namespace we could not look up is a precondition we could not
-            # check: fail closed. Offline, namespaces are outside the manifests' say.
-            unknown_live = exists.get(ns, False) is None and reviewer.mode == "live"
-            if exists.get(ns) is False or unknown_live:
-                extra.append(
-                    namespace_requirement(feature.name, ns, feature.name in plan.required_features)
+        required = feature.name in plan.required_features
+        for ns in feature.fixed_namespaces:
+            state, why = _lookup(ns, result, reviewer)
+            pre = NamespacePrecondition(feature.name, ns, state, why=why)
+            req = namespace_requirement(feature.name, ns, required)
+            if state is NamespaceState.MISSING and pre.skypilot_owned:
+                to_ask.append((req, pre))
+                continue
+            preconditions.append(pre)
+            if state is NamespaceState.MISSING:
+                findings.append(
+                    Finding(
+                        req,
+                        Decision.DENIED,
+                        f"namespace {ns} does not exist: install {pre.owner} first "
+                        "(SkyPilot does not create it, and a fix must not)",
+                        precondition=pre,
+                    )
                 )
-    if plan.namespace and exists.get(plan.namespace) is False:
+            elif state is NamespaceState.UNKNOWN and why == "the lookup failed":
+                findings.append(
+                    Finding(
+                        req,
+                        Decision.UNKNOWN,
+                        f"not checked: could not tell whether namespace {ns} exists",
+                        precondition=pre,
+                    )
+                )
+    if plan.namespace and dict(result.namespaces).get(plan.namespace) is False:
         warnings.append(
             f"namespace {plan.namespace} does not exist: SkyPilot never creates its "
             "workload namespace, so create it before launching"
         )
-    if not extra:
-        return [], warnings
-    review = reviewer.review(subject, extra)
-    findings = []
-    for f in review.findings:
-        ns = f.requirement.rule_id.rsplit("namespace-", 1)[1]
-        if f.decision is Decision.ALLOWED:
-            findings.append(
-                Finding(
-                    f.requirement,
-                    Decision.ALLOWED,
-                    f"namespace {ns} is missing, but the identity may create it "
-                    f"({f.reason})".replace(" ()", ""),
+    if to_ask:
+        review = reviewer.review(subject, [req for req, _ in to_ask])
+        for f, (_, pre) in zip(review.findings, to_ask, strict=True):
+            pre = replace(pre, may_create=f.decision)
+            preconditions.append(pre)
+            ns = pre.namespace
+            if f.decision is Decision.ALLOWED:
+                reason = f"namespace {ns} is missing, but the identity may create it " + (
+                    f"({f.reason})" if f.reason else ""
                 )
-            )
-        elif f.decision is Decision.DENIED:
-            findings.append(
-                Finding(
-                    f.requirement,
-                    Decision.DENIED,
-                    f"namespace {ns} does not exist and the identity may not create it",
+                findings.append(replace(f, reason=reason.strip(), precondition=pre))
+            elif f.decision is Decision.DENIED:
+                findings.append(
+                    replace(
+                        f,
+                        reason=f"namespace {ns} does not exist and the identity may not create it",
+                        precondition=pre,
+                    )
                 )
-            )
-        else:
-            findings.append(f)
-    return findings, warnings
+            else:
+                findings.append(replace(f, precondition=pre))
+    return preconditions, findings, warnings
 
 
 def _holding_requirements(req: Requirement) -> list[Requirement]:
@@ -218,7 +269,7 @@ def run_check(
     )
     result = reviewer.review(subject, requirements)
     reviewed = _resolve_alternatives(result.findings, reviewer, subject)
-    ns_findings, ns_warnings = _missing_namespace_findings(
+    preconditions, ns_findings, ns_warnings = _namespace_preconditions(
         catalogue, plan, result, reviewer, subject
     )
     # Catalogue order within each feature (rules as written, verbs as listed);
@@ -247,5 +298,8 @@ def run_check(
         profile=plan.profile,
         not_applicable=tuple(
             (name, reason) for name, reason in plan.not_applicable if name in plan.features
+        ),
+        preconditions=tuple(
+            sorted(preconditions, key=lambda p: (plan.features.index(p.feature), p.namespace))
         ),
     )

@@ -5,7 +5,8 @@ ClusterRoleBinding for cluster scope, named after the subject, labelled as made
 by skycheck. Rules are compacted (resources of one apiGroup with the same verbs
 merged) but named grants are never merged with unnamed ones, because
 resourceNames never grant list/create. Nothing the subject already holds is
-granted, and never ``*``. A missing hard-coded namespace comes as a Namespace.
+granted, and never ``*``. A missing namespace SkyPilot owns comes as a Namespace;
+nothing is granted in a missing namespace another component installs.
 
 The YAML is written by hand, not by a YAML library, so each rule can carry a
 comment naming the feature and checks it serves.
@@ -21,7 +22,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from skycheck.models import Decision, FailOn, Report, Requirement, Subject
+from skycheck.models import (
+    SKYPILOT_NAMESPACES,
+    Decision,
+    FailOn,
+    Finding,
+    NamespaceState,
+    Report,
+    Requirement,
+    Subject,
+)
 
 LABEL_KEY = "app.kubernetes.io/managed-by"
 LABEL_VALUE = "skycheck"
@@ -74,7 +84,7 @@ def object_name(subject: Subject) -> str:
 
 # Namespaces SkyPilot owns and a fix may create. ingress-nginx belongs to the ingress
 # controller's installation: when it is missing, the fix is to install the controller.
-CREATABLE_NAMESPACES = frozenset({"skypilot-system"})
+CREATABLE_NAMESPACES = SKYPILOT_NAMESPACES
 
 
 def fix_path_for(path: str, context: str | None) -> str:
@@ -84,22 +94,6 @@ def fix_path_for(path: str, context: str | None) -> str:
     p = Path(path)
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", context).strip("-") or "context"
     return str(p.with_name(f"{p.stem}.{safe}{p.suffix}"))
-
-
-_NAMESPACE_DOC = re.compile(r'^kind: Namespace\nmetadata:\n  name: "([^"]+)"', re.M)
-
-
-def fix_namespaces(fix_text: str) -> tuple[str, ...]:
-    """Names of the Namespace objects in a fix manifest."""
-    return tuple(_NAMESPACE_DOC.findall(fix_text))
-
-
-def _namespace_precondition(req: Requirement) -> str | None:
-    """The namespace a "namespace exists" check stands for, else None."""
-    marker = ".namespace-"
-    if req.resource == "namespaces" and marker in req.rule_id:
-        return req.rule_id.split(marker, 1)[1]
-    return None
 
 
 @dataclass(frozen=True)
@@ -243,16 +237,12 @@ def _service_account(subject: Subject) -> str:
 def _grants(
     requirements: Iterable[Requirement], create_namespaces: Iterable[str] = ()
 ) -> tuple[dict[str, list[Requirement]], set[str]]:
-    """Requirements to grant, by namespace ("" = cluster), and the Namespaces to create."""
-    namespaces = set(create_namespaces)
+    """Requirements to grant, by namespace ("" = cluster), and the Namespaces to create
+    (only SkyPilot's own are accepted)."""
+    namespaces = set(create_namespaces) & CREATABLE_NAMESPACES
     grants: dict[str, list[Requirement]] = defaultdict(list)
     for req in requirements:
-        ns = _namespace_precondition(req)
-        if ns is not None:
-            if ns in CREATABLE_NAMESPACES:
-                namespaces.add(ns)  # a Namespace object, not a right to create namespaces
-        else:
-            grants[req.namespace].append(req)
+        grants[req.namespace].append(req)
     return grants, namespaces
 
 
@@ -354,13 +344,41 @@ def build_manifest(
     return head + "---\n" + "---\n".join(docs)
 
 
+def fix_namespaces(report: Report) -> tuple[str, ...]:
+    """The Namespace objects the report's fix creates: SkyPilot's own namespaces that
+    are missing and that the identity may not create (in the fix's scope)."""
+    return tuple(
+        sorted(
+            {
+                f.precondition.namespace
+                for f in _fix_scope(report)
+                if f.precondition is not None
+                and f.precondition.skypilot_owned
+                and f.precondition.state is NamespaceState.MISSING
+                and f.decision is Decision.DENIED
+            }
+        )
+    )
+
+
+def _fix_scope(report: Report) -> tuple[Finding, ...]:
+    scope = FailOn.OPTIONAL if report.fail_on is FailOn.OPTIONAL else FailOn.REQUIRED
+    return report.gating_findings(scope)
+
+
 def fix_manifest(report: Report) -> str | None:
     """The fix for a report: every denied check of a required feature.
 
     With ``--fail-on optional`` optional features count too; with ``never`` the
-    fix still covers the required features, as a suggestion.
+    fix still covers the required features, as a suggestion. A namespace
+    precondition is not a permission: SkyPilot's own missing namespace becomes a
+    Namespace object, and nothing at all is granted in a missing namespace that
+    another component installs (``kubectl auth reconcile`` would create it and
+    seem to succeed, with the component still absent).
     """
-    return build_manifest(report.subject, _missing(report))
+    return build_manifest(
+        report.subject, _missing(report), create_namespaces=fix_namespaces(report)
+    )
 
 
 def fix_warning(report: Report) -> str | None:
@@ -369,5 +387,16 @@ def fix_warning(report: Report) -> str | None:
 
 
 def _missing(report: Report) -> list[Requirement]:
-    scope = FailOn.OPTIONAL if report.fail_on is FailOn.OPTIONAL else FailOn.REQUIRED
-    return [f.requirement for f in report.gating_findings(scope) if f.decision is Decision.DENIED]
+    """Denied permissions in the fix's scope, none in another component's missing namespace."""
+    absent = {
+        p.namespace
+        for p in report.preconditions
+        if p.state is NamespaceState.MISSING and not p.skypilot_owned
+    }
+    return [
+        f.requirement
+        for f in _fix_scope(report)
+        if f.decision is Decision.DENIED
+        and f.precondition is None
+        and f.requirement.namespace not in absent
+    ]

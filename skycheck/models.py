@@ -11,6 +11,7 @@ namespace) -> reviewer ``Finding`` (a ``Decision`` with its reason) -> ``Report`
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from skycheck.names import sa_username, split_sa_username
@@ -237,6 +238,50 @@ class Subject:
         return self.kind == "ServiceAccount"
 
 
+class NamespaceState(str, enum.Enum):
+    """Whether a namespace SkyPilot hard-codes is there."""
+
+    EXISTS = "exists"
+    MISSING = "missing"
+    UNKNOWN = "unknown"  # could not be read; never taken for missing
+
+
+# Namespaces SkyPilot hard-codes that it owns: a fix may create them. Any other one
+# (ingress-nginx) belongs to a component that must be installed, which a Namespace
+# object or a Role would only pretend to do (``kubectl auth reconcile`` creates the
+# namespace of a Role it applies).
+SKYPILOT_NAMESPACES = frozenset({"skypilot-system"})
+NAMESPACE_OWNERS = {"ingress-nginx": "the ingress controller (ingress-nginx)"}
+
+
+@dataclass(frozen=True, slots=True)
+class NamespacePrecondition:
+    """A namespace a feature needs to exist, what was found, and what can be done.
+
+    ``may_create`` is asked only for a missing namespace SkyPilot owns: whether
+    the identity may create namespaces (None: not asked). ``why`` says what
+    could not be read when the state is unknown.
+    """
+
+    feature: str
+    namespace: str
+    state: NamespaceState
+    may_create: Decision | None = None
+    why: str = ""
+
+    @property
+    def skypilot_owned(self) -> bool:
+        """SkyPilot's own namespace: when missing, a fix may create it."""
+        return self.namespace in SKYPILOT_NAMESPACES
+
+    @property
+    def owner(self) -> str:
+        """Who puts the namespace there."""
+        if self.skypilot_owned:
+            return "SkyPilot"
+        return NAMESPACE_OWNERS.get(self.namespace, f"whatever installs {self.namespace}")
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """The decision for one requirement, and why."""
@@ -246,6 +291,8 @@ class Finding:
     reason: str = ""
     evaluation_error: str = ""
     denied_explicitly: bool = False  # a webhook said no (SAR status.denied)
+    # Set when this finding stands for a namespace precondition, not a permission.
+    precondition: NamespacePrecondition | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +333,11 @@ def worst(verdicts: list[Verdict]) -> Verdict:
     return max(verdicts, key=_SEVERITY.__getitem__, default=Verdict.PASS)
 
 
+def gate_verdict(reports: Sequence[Report]) -> Verdict:
+    """The verdict of a run: the worst of the reports that gate (see ``Report.gates``)."""
+    return worst([r.verdict for r in reports if r.gates])
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     """Everything one check run found, for one context and one identity."""
@@ -306,6 +358,11 @@ class Report:
     profile: Profile = Profile.SKYPILOT
     # Features that do not concern this identity, with the reason: shown, never checked.
     not_applicable: tuple[tuple[str, str], ...] = ()
+    # Every hard-coded namespace the checked features need, and what was found.
+    preconditions: tuple[NamespacePrecondition, ...] = ()
+    # False for a report shown for information only (SkyPilot's own service account,
+    # which SkyPilot creates and grants itself): its verdict never reaches the exit code.
+    gates: bool = True
 
     def feature_statuses(self) -> tuple[FeatureStatus, ...]:
         out = []
@@ -330,6 +387,8 @@ class Report:
         return effective
 
     def verdict_for(self, fail_on: FailOn = FailOn.REQUIRED) -> Verdict:
+        if self.findings and all(f.decision is Decision.UNKNOWN for f in self.findings):
+            return Verdict.UNKNOWN  # nothing was decided: never a pass
         verdict = combine([f.decision for f in self.gating_findings(fail_on)])
         if fail_on is FailOn.NEVER:
             # Missing permissions are reported but never gate; an undecided check of a

@@ -20,20 +20,22 @@ from typing import TYPE_CHECKING
 from skycheck import applicability, identity, outfile
 from skycheck.catalogue import Catalogue, load_catalogue, select_features
 from skycheck.engine import CheckPlan, run_check
-from skycheck.errors import ExitCode, SkycheckError, UsageError
+from skycheck.errors import ConfigError, ExitCode, SkycheckError, UndecidedError, UsageError
 from skycheck.models import (
     FailOn,
     Profile,
     Report,
     SkyPilotVersion,
     Subject,
+    gate_verdict,
     verdict_exit_code,
-    worst,
 )
 from skycheck.secrets import redact
 
 if TYPE_CHECKING:
-    from skycheck.skyconfig import CheckIdentity, Derivation, SkyConfig
+    from skycheck.kube import ContextInfo, Kubeconfig, Limits
+    from skycheck.review.live import LiveReviewer
+    from skycheck.skyconfig import CheckIdentity, Derivation, KubeView, SkyConfig
 
 MAX_CONTEXTS_IN_FLIGHT = 8
 
@@ -139,7 +141,7 @@ def execute(req: CheckRequest) -> int:
     if req.fix_path is not None:
         _write_fix(req.fix_path, reports, per_context)
     _emit(req, reports, multi, per_context)
-    return verdict_exit_code(worst([r.verdict for r in reports]))
+    return verdict_exit_code(gate_verdict(reports))
 
 
 @dataclass(frozen=True)
@@ -211,14 +213,38 @@ def _progress(message: str) -> Iterator[None]:
 
 
 def _sky_config(req: CheckRequest) -> SkyConfig | None:
-    """The SkyPilot config shaping the check: --sky-config, else SkyPilot's own file, if any."""
+    """The SkyPilot config shaping the check: --sky-config, else SkyPilot's own file, if any.
+
+    A file named by ``$SKYPILOT_CONFIG`` or ``$SKYPILOT_GLOBAL_CONFIG`` must
+    exist: SkyPilot refuses to start without it.
+    """
     from skycheck import skyconfig
 
     if req.no_sky_config:
         return None
     if req.sky_config is not None:
         return skyconfig.load_sky_config(req.sky_config, missing_ok=False)
-    return skyconfig.load_sky_config(skyconfig.default_config_path())
+    path, variable = skyconfig.config_location()
+    if variable is not None and not path.exists():
+        raise ConfigError(
+            skyconfig.display_path(path),
+            "",
+            f"SkyPilot config file named by ${variable} does not exist; SkyPilot refuses "
+            "to start without it",
+            hint=f"create it, or unset {variable}",
+        )
+    return skyconfig.load_sky_config(path, missing_ok=variable is None)
+
+
+def _kube_view(config: Kubeconfig) -> KubeView:
+    """What SkyPilot sees of Kubernetes here: the kubeconfig, a mounted token, the environment."""
+    from skycheck import kube, skyconfig
+
+    return skyconfig.kube_view(
+        None if config.in_cluster else config.data,
+        in_cluster=kube.IN_CLUSTER_TOKEN.exists(),
+        in_cluster_namespace=kube.in_cluster_context().namespace,
+    )
 
 
 def _live(
@@ -233,6 +259,7 @@ def _live(
 
     config = kube.read_kubeconfig(req.kubeconfig)
     sky = _sky_config(req)
+    view = _kube_view(config) if sky is not None else None
     selection = skyconfig.ContextSelection(())
     if req.all_contexts:
         contexts: list[str | None] = list(config.context_names())
@@ -240,11 +267,17 @@ def _live(
             raise UsageError("--all-contexts: the kubeconfig has no contexts")
     elif req.contexts:
         contexts = list(req.contexts)
-    elif sky is not None:
-        # No context flag: every context SkyPilot will use (kubernetes.allowed_contexts).
-        names = ["in-cluster"] if config.in_cluster else list(config.context_names())
-        current = "in-cluster" if config.in_cluster else config.current_context
-        selection = skyconfig.select_contexts(sky, names, current)
+    elif sky is not None and view is not None:
+        # No context flag: every context SkyPilot will use (kubernetes.allowed_contexts
+        # and the environment variables SkyPilot reads).
+        selection = skyconfig.select_contexts(
+            sky,
+            [name for name, _ in view.contexts],
+            view.current,
+            in_cluster=view.in_cluster,
+            env=view.environ,
+        )
+        selection = replace(selection, warnings=(*view.warnings, *selection.warnings))
         if not selection.contexts:
             raise UsageError(
                 f"{sky.source}: " + "; ".join(selection.warnings),
@@ -257,19 +290,31 @@ def _live(
         request_timeout=req.request_timeout, deadline=req.timeout, max_inflight=req.max_inflight
     )
     multi = len(contexts) > 1 or _is_multi(req)
-
-    def one(context: str | None) -> list[Report]:
-        return _live_context(
-            req, catalogue, config, sky, context, features, required, fail_on, limits, multi, shape
+    runs = [
+        _ContextRun(
+            req,
+            catalogue,
+            config,
+            sky,
+            view,
+            context,
+            features,
+            required,
+            fail_on,
+            limits,
+            multi,
+            shape,
         )
+        for context in contexts
+    ]
 
     with _progress(f"checking {len(contexts)} context(s)" if multi else "checking"):
-        if len(contexts) == 1:
-            reports = one(contexts[0])
+        if len(runs) == 1:
+            reports = _live_context(runs[0])
         else:
-            workers = min(MAX_CONTEXTS_IN_FLIGHT, len(contexts))
+            workers = min(MAX_CONTEXTS_IN_FLIGHT, len(runs))
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                reports = [r for batch in pool.map(one, contexts) for r in batch]
+                reports = [r for batch in pool.map(_live_context, runs) for r in batch]
     if selection.notes or selection.warnings:
         # allowed_contexts explains the whole run: say it once, on the first report.
         first = reports[0]
@@ -279,6 +324,41 @@ def _live(
             warnings=tuple(dict.fromkeys((*selection.warnings, *first.warnings))),
         )
     return reports
+
+
+@dataclass(frozen=True)
+class _ContextRun:
+    """Everything the check of one context needs, fixed before contexts run in parallel."""
+
+    req: CheckRequest
+    catalogue: Catalogue
+    kubeconfig: Kubeconfig
+    sky: SkyConfig | None
+    view: KubeView | None  # what SkyPilot sees here; None without a SkyPilot config
+    context: str | None  # None: the kubeconfig's current context
+    features: tuple[str, ...]
+    required: tuple[str, ...]
+    fail_on: FailOn
+    limits: Limits
+    multi: bool
+    shape: _Shape
+
+    @property
+    def in_cluster(self) -> bool:
+        """This context is the pod's own service account (in-cluster config).
+
+        Either there is no kubeconfig, or SkyPilot lists the in-cluster context
+        beside the kubeconfig's (a token is mounted) and this is it.
+        """
+        if self.kubeconfig.in_cluster:
+            return True
+        view = self.view
+        return (
+            view is not None
+            and view.in_cluster
+            and self.context == view.in_cluster_name
+            and self.context not in self.kubeconfig.context_names()
+        )
 
 
 @dataclass(frozen=True)
@@ -292,6 +372,10 @@ class _Who:
     fail_on: FailOn
     managed: bool = False  # SkyPilot's own account: it may not exist before the first launch
     role: applicability.IdentityRole = applicability.DEFAULT_LAUNCHER
+
+    @property
+    def is_caller(self) -> bool:
+        return self.sa is None and self.as_user is None
 
 
 def _identities(
@@ -353,69 +437,88 @@ def _identities(
     return out
 
 
-def _live_context(
-    req: CheckRequest,
-    catalogue: Catalogue,
-    config: object,
-    sky: SkyConfig | None,
-    context: str | None,
-    features: tuple[str, ...],
-    required: tuple[str, ...],
-    fail_on: FailOn,
-    limits: object,
-    multi: bool,
-    shape: _Shape,
-) -> list[Report]:
-    """Every identity of one context: one Report per (context, identity)."""
-    from skycheck import kube, skyconfig
+def _derive(run: _ContextRun, info: ContextInfo) -> Derivation | None:
+    """What the SkyPilot config means for this context (None without a config)."""
+    from skycheck import skyconfig
+
+    if run.sky is None or run.view is None:
+        return None
+    name = run.context or info.name
+    return skyconfig.derive(
+        run.sky,
+        name,
+        None if run.in_cluster else info.namespace,
+        run.view.kube_namespace(name)[1],
+        exec_auth=info.exec_auth or info.auth_provider,
+        namespace_flag=run.req.namespace or _sa_namespace(run.req.sa),
+        current_context=run.view.current,
+    )
+
+
+def _live_context(run: _ContextRun) -> list[Report]:
+    """Every identity of one context: one Report per (context, identity).
+
+    The caller's report needs only SelfSubjectReview and SelfSubjectAccessReview,
+    so it is made whenever the server answers. Another identity that the caller
+    may not ask about gets an unknown report saying why, beside the caller's.
+    """
+    from skycheck import kube
     from skycheck.review.live import LiveReviewer
 
-    assert isinstance(config, kube.Kubeconfig) and isinstance(limits, kube.Limits)
+    req = run.req
     whos = [
         _Who(
             req.sa,
             req.as_user,
-            features,
-            required,
-            fail_on,
+            run.features,
+            run.required,
+            run.fail_on,
             role=applicability.for_flags(req.sa, req.remote_identity),
         )
     ]
+    namespace = req.namespace or _sa_namespace(req.sa) or "default"
+    context = run.context
+    caller: Subject | None = None
     try:
-        info = kube.in_cluster_context() if config.in_cluster else config.context(context)
-        conn = kube.Connection(config, context, replace(limits))
-        try:
-            if config.in_cluster:
-                info = conn.context  # carries the pod's service-account namespace
-            derivation = None
-            if sky is not None:
-                derivation = skyconfig.derive(
-                    sky,
-                    info.name,
-                    None if config.in_cluster else info.namespace,
-                    info.namespace if config.in_cluster else None,
-                    exec_auth=info.exec_auth or info.auth_provider,
-                    namespace_flag=req.namespace or _sa_namespace(req.sa),
-                )
-            whos = _identities(req, catalogue, derivation, features, required, fail_on)
-            namespace = identity.validate_namespace(
-                derivation.namespace
-                if derivation
-                else req.namespace or _sa_namespace(req.sa) or info.namespace or "default"
+        if run.in_cluster:
+            kubeconfig = run.kubeconfig
+            if not kubeconfig.in_cluster:
+                kubeconfig = kube.Kubeconfig(paths=(), data={}, in_cluster=True)
+            info = kube.in_cluster_context()
+            conn_context = None
+        else:
+            kubeconfig = run.kubeconfig
+            info = kubeconfig.context(context)
+            conn_context = context
+        context = run.context or info.name
+        derivation = _derive(run, info)
+        if derivation is None:
+            namespace = req.namespace or _sa_namespace(req.sa) or info.namespace or "default"
+        else:
+            namespace = derivation.namespace
+        namespace = identity.validate_namespace(namespace)
+        whos = _identities(req, run.catalogue, derivation, run.features, run.required, run.fail_on)
+        warnings = derivation.warnings if derivation else _context_warnings(info)
+        if run.kubeconfig.in_cluster:
+            warnings = (
+                "no kubeconfig: running in a pod, checking with its service account "
+                "(in-cluster config)",
+                *warnings,
             )
-            warnings = derivation.warnings if derivation else _context_warnings(info)
-            if config.in_cluster:
-                warnings = (
-                    "no kubeconfig: running in a pod, checking with its service account "
-                    "(in-cluster config)",
-                    *warnings,
-                )
-            notes = derivation.notes if derivation else ()
+        elif run.in_cluster:
+            warnings = (
+                f"context {context}: a service-account token is mounted, so SkyPilot also "
+                "uses the pod's own account (in-cluster config) beside the kubeconfig's contexts",
+                *warnings,
+            )
+        notes = derivation.notes if derivation else ()
+        conn = kube.Connection(kubeconfig, conn_context, replace(run.limits))
+        try:
             reports: list[Report] = []
             seen: set[str] = set()
             for who in whos:
-                plan = shape.plan(
-                    namespace, who.features, who.required, who.fail_on, info.name, who.role
+                plan = run.shape.plan(
+                    namespace, who.features, who.required, who.fail_on, context, who.role
                 )
                 target = Target(plan, who.sa, who.as_user, req.as_groups if who.as_user else ())
                 subject = _subject_for(target)
@@ -423,70 +526,97 @@ def _live_context(
                     conn, self_check=subject is None, lookup_account=not who.managed
                 )
                 if subject is None:
-                    try:
-                        username, groups, uid = reviewer.whoami()
-                    except SkycheckError as exc:
-                        if info.exec_auth and not exc.hint:
-                            exc.hint = (
-                                f"context {info.name} authenticates with an exec plugin; "
-                                "check that the plugin runs and returns credentials"
-                            )
-                        raise
-                    subject = identity.from_whoami(username, groups, uid)
+                    subject = caller = _whoami(reviewer, info)
                 if subject.username in seen:
                     continue  # the kubeconfig user is the pods' account: checked once
                 seen.add(subject.username)
-                report = run_check(catalogue, plan, subject, reviewer, extra_warnings=warnings)
-                reports.append(replace(report, notes=notes))
+                try:
+                    report = run_check(
+                        run.catalogue, plan, subject, reviewer, extra_warnings=warnings
+                    )
+                except UndecidedError as exc:
+                    if who.is_caller or (len(whos) == 1 and not run.multi):
+                        raise
+                    # Not allowed to ask about this identity: say so in its own report,
+                    # and keep the caller's.
+                    report = _unknown(run, context, namespace, who, exc, subject)
+                reports.append(replace(report, notes=notes, gates=not who.managed))
             return reports
         finally:
             conn.close()
     except SkycheckError as exc:
-        if not multi:
+        if not run.multi:
             raise
         # One unreachable or misconfigured context must not stop the others: it is unknown.
-        return [_unknown(req, catalogue, context, who, exc, shape) for who in whos]
+        return [
+            _unknown(run, context, namespace, who, exc, caller if who.is_caller else None)
+            for who in whos
+        ]
+
+
+def _whoami(reviewer: LiveReviewer, info: ContextInfo) -> Subject:
+    try:
+        username, groups, uid = reviewer.whoami()
+    except SkycheckError as exc:
+        if info.exec_auth and not exc.hint:
+            exc.hint = (
+                f"context {info.name} authenticates with an exec plugin; "
+                "check that the plugin runs and returns credentials"
+            )
+        raise
+    return identity.from_whoami(username, groups, uid)
 
 
 def _unknown(
-    req: CheckRequest,
-    catalogue: Catalogue,
+    run: _ContextRun,
     context: str | None,
+    namespace: str,
     who: _Who,
     exc: SkycheckError,
-    shape: _Shape,
+    subject: Subject | None = None,
 ) -> Report:
-    """The report for an identity that could not be checked: every check unknown."""
+    """The report for an identity that could not be checked: every check unknown.
+
+    Its namespace is the one SkyPilot uses for the context; its warning says
+    why and, when the caller may not ask about the identity, what would allow it.
+    """
     from skycheck.catalogue import bind
     from skycheck.models import Decision, Finding, Method
 
-    ns = req.namespace or "default"
-    plan = shape.plan(ns, who.features, who.required, who.fail_on, context, who.role)
+    plan = run.shape.plan(namespace, who.features, who.required, who.fail_on, context, who.role)
+    if subject is None:
+        try:
+            subject = _subject_for(Target(plan, who.sa, who.as_user, run.req.as_groups))
+        except SkycheckError:
+            subject = None
     reason = f"not checked: {exc.one_line()}"
+    why = f"context {context}: {exc.one_line()}"
+    if exc.hint:
+        why += f" ({exc.hint})"
     return Report(
         mode="live",
-        method=Method.SAR if (who.sa or who.as_user) else Method.SSAR,
+        method=Method.SSAR if who.is_caller else Method.SAR,
         context=context,
-        namespace=ns,
-        subject=_subject_for(Target(plan, who.sa, who.as_user, req.as_groups))
-        or Subject.user("unknown"),
+        namespace=namespace,
+        subject=subject or Subject.user("unknown"),
         findings=tuple(
             Finding(r, Decision.UNKNOWN, reason)
             for r in bind(
-                catalogue,
-                ns,
+                run.catalogue,
+                namespace,
                 who.features,
                 who.required,
-                version=shape.skypilot.version,
+                version=run.shape.skypilot.version,
                 not_applicable=[name for name, _ in plan.not_applicable],
             )
         ),
         features=who.features,
         required_features=who.required,
-        warnings=(f"context {context}: {exc.one_line()}",),
+        warnings=(why,),
         fail_on=who.fail_on,
-        skypilot=shape.skypilot,
-        profile=shape.profile,
+        gates=not who.managed,
+        skypilot=run.shape.skypilot,
+        profile=run.shape.profile,
         not_applicable=plan.not_applicable,
     )
 

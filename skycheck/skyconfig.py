@@ -30,7 +30,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,23 +47,34 @@ DEFAULT_SERVICE_ACCOUNT = "skypilot-service-account"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_REMOTE_IDENTITY = "SERVICE_ACCOUNT"
 # remote_identity keywords under which pods run as DEFAULT_SERVICE_ACCOUNT.
-# Compared case-sensitively, as SkyPilot does for Kubernetes (its schema types
-# kubernetes.remote_identity as a free string; any other string is an SA name).
-# NONE is from SkyPilot nightlies; 0.14.1 reads it as a service account name.
-IDENTITY_KEYWORDS = ("SERVICE_ACCOUNT", "LOCAL_CREDENTIALS", "NO_UPLOAD", "NONE")
+# Compared case-sensitively, as SkyPilot 0.14.1 does for Kubernetes
+# (make_deploy_resources_variables in sky/clouds/kubernetes.py: its schema types
+# kubernetes.remote_identity as a free string; any other string is an SA name,
+# so NONE, a keyword only in later nightlies, names an account "NONE" there).
+IDENTITY_KEYWORDS = ("SERVICE_ACCOUNT", "LOCAL_CREDENTIALS", "NO_UPLOAD")
 PORT_MODES = ("loadbalancer", "ingress", "podip")
 DEFAULT_PORT_MODE = "loadbalancer"
 ALL_CONTEXTS = "all"
 # SSH Node Pool contexts: SkyPilot's Kubernetes cloud never uses them.
 SSH_CONTEXT_PREFIX = "ssh-"
+# `sky local up`'s context: when it is the current context, SkyPilot uses ingress
+# for every context (get_port_mode in sky/provision/kubernetes/network_utils.py).
+KIND_CONTEXT = "kind-skypilot"
+# The in-cluster pseudo-context (sky/adaptors/kubernetes.py, in_cluster_context_name).
+IN_CLUSTER_CONTEXT = "in-cluster"
 
 # Environment variables SkyPilot reads to find the user config
 # (sky/skypilot_config.py): SKYPILOT_CONFIG replaces every other file.
 ENV_CONFIG = "SKYPILOT_CONFIG"
 ENV_GLOBAL_CONFIG = "SKYPILOT_GLOBAL_CONFIG"
 USER_CONFIG = "~/.sky/config.yaml"
-
-_GLOB_CHARS = frozenset("*?[")
+# Environment variables that change which contexts SkyPilot uses and their
+# namespace (sky/utils/env_options.py, sky/provision/kubernetes/utils.py,
+# sky/adaptors/kubernetes.py).
+ENV_ALLOW_ALL_CONTEXTS = "SKYPILOT_ALLOW_ALL_KUBERNETES_CONTEXTS"
+ENV_INCLUDES_IN_CLUSTER = "SKYPILOT_ALL_KUBERNETES_CONTEXTS_INCLUDES_IN_CLUSTER"
+ENV_IN_CLUSTER_NAMESPACE = "SKYPILOT_IN_CLUSTER_NAMESPACE"
+ENV_IN_CLUSTER_CONTEXT_NAME = "SKYPILOT_IN_CLUSTER_CONTEXT_NAME"
 
 
 # --- the parsed file ---------------------------------------------------------------------
@@ -71,26 +82,18 @@ _GLOB_CHARS = frozenset("*?[")
 
 @dataclass(frozen=True, slots=True)
 class IdentityMap:
-    """``remote_identity`` given per context: context name or glob -> service account.
-
-    ``form`` is ``mapping`` (what SkyPilot's Kubernetes schema accepts) or
-    ``list`` (single-key mappings, the syntax SkyPilot uses for AWS).
-    """
+    """``remote_identity`` given per context: context name or glob -> service account."""
 
     entries: tuple[tuple[str, str], ...]
-    form: str = "mapping"
 
     def lookup(self, context: str) -> tuple[str, str] | None:
         """Return (pattern, service account) for ``context``, or None.
 
-        An exact name wins (SkyPilot 0.14.1 looks the context up by name:
-        ``remote_identity.get(context)`` in sky/clouds/kubernetes.py); failing
-        that, the first glob that matches (``fnmatchcase``: context names are
-        case-sensitive on every platform).
+        The first entry in file order whose pattern matches, with
+        ``fnmatchcase`` (make_deploy_resources_variables in
+        sky/clouds/kubernetes.py): an exact name listed after a matching glob
+        loses to the glob, so ``{'*': a, prod: b}`` gives ``a`` for prod.
         """
-        for pattern, account in self.entries:
-            if pattern == context:
-                return pattern, account
         for pattern, account in self.entries:
             if fnmatch.fnmatchcase(context, pattern):
                 return pattern, account
@@ -122,6 +125,10 @@ class SkyConfig:
     allowed_contexts: str | tuple[str, ...] | None = None
     jobs_high_availability: bool = False
     serve_high_availability: bool = False
+    # <jobs|serve>.controller.consolidation_mode: the controller runs inside the API
+    # server, so no controller Deployment is made whatever high_availability says.
+    jobs_consolidation: bool = False
+    serve_consolidation: bool = False
     warnings: tuple[str, ...] = ()
 
     def context_config(self, context: str) -> KubernetesSettings:
@@ -136,16 +143,25 @@ class SkyConfig:
 
 
 def default_config_path(env: Mapping[str, str] | None = None) -> Path:
-    """The config file SkyPilot reads on this machine.
+    """The config file SkyPilot reads on this machine (see :func:`config_location`)."""
+    return config_location(env)[0]
 
-    ``$SKYPILOT_CONFIG`` if set (it replaces every other file), else
-    ``$SKYPILOT_GLOBAL_CONFIG``, else ``~/.sky/config.yaml``.
+
+def config_location(env: Mapping[str, str] | None = None) -> tuple[Path, str | None]:
+    """(the config file SkyPilot reads, the environment variable that named it, if any).
+
+    ``$SKYPILOT_CONFIG`` if set at all, even empty (it replaces every other
+    file), else a non-empty ``$SKYPILOT_GLOBAL_CONFIG``, else
+    ``~/.sky/config.yaml`` (reload_config and resolve_user_config_path in
+    sky/skypilot_config.py). SkyPilot refuses to start when a file named by a
+    variable is missing, so the caller should too.
     """
     env = os.environ if env is None else env
-    for var in (ENV_CONFIG, ENV_GLOBAL_CONFIG):
-        if env.get(var):
-            return Path(env[var]).expanduser()
-    return Path(USER_CONFIG).expanduser()
+    if env.get(ENV_CONFIG) is not None:
+        return Path(env[ENV_CONFIG]).expanduser(), ENV_CONFIG
+    if env.get(ENV_GLOBAL_CONFIG):
+        return Path(env[ENV_GLOBAL_CONFIG]).expanduser(), ENV_GLOBAL_CONFIG
+    return Path(USER_CONFIG).expanduser(), None
 
 
 def display_path(path: str | Path) -> str:
@@ -209,15 +225,6 @@ def parse_sky_config(doc: Any, source: str) -> SkyConfig:
         )
     k8s = p.mapping(doc.get("kubernetes"), "kubernetes")
     settings = p.settings(k8s, "kubernetes", top_level=True)
-    if (
-        isinstance(settings.remote_identity, IdentityMap)
-        and settings.remote_identity.form == "list"
-    ):
-        warnings.append(
-            "kubernetes.remote_identity is a list of single-key mappings (the AWS syntax); "
-            "SkyPilot's Kubernetes schema accepts only a string or a mapping of context "
-            "name to service account, so SkyPilot may reject this file"
-        )
     contexts: list[tuple[str, KubernetesSettings]] = []
     raw_contexts = p.mapping(k8s.get("context_configs"), "kubernetes.context_configs")
     for name, body in raw_contexts.items():
@@ -230,8 +237,10 @@ def parse_sky_config(doc: Any, source: str) -> SkyConfig:
         kubernetes=settings,
         context_configs=tuple(contexts),
         allowed_contexts=p.allowed_contexts(k8s.get("allowed_contexts")),
-        jobs_high_availability=p.high_availability(doc, "jobs"),
-        serve_high_availability=p.high_availability(doc, "serve"),
+        jobs_high_availability=p.controller_flag(doc, "jobs", "high_availability"),
+        serve_high_availability=p.controller_flag(doc, "serve", "high_availability"),
+        jobs_consolidation=p.controller_flag(doc, "jobs", "consolidation_mode"),
+        serve_consolidation=p.controller_flag(doc, "serve", "consolidation_mode"),
         warnings=tuple(warnings),
     )
 
@@ -284,10 +293,16 @@ class _Parser:
             return text
         if not is_dns_subdomain(text):
             if keywords:
+                nightly = (
+                    "; SkyPilot nightlies read NONE as 'no API credentials', SkyPilot 0.14.1 "
+                    "as this account name"
+                    if text == "NONE"
+                    else ""
+                )
                 raise self.fail(
                     where,
                     f"{text!r} is neither one of {', '.join(IDENTITY_KEYWORDS)} (case "
-                    "matters) nor a valid service account name (DNS-1123 subdomain)",
+                    f"matters) nor a valid service account name (DNS-1123 subdomain){nightly}",
                 )
             raise self.fail(
                 where, f"{text!r} is not a valid service account name (DNS-1123 subdomain)"
@@ -297,10 +312,11 @@ class _Parser:
     def ports(self, value: Any, where: str) -> str | None:
         if value is None:
             return None
-        # SkyPilot's schema uses a case-insensitive enum for ports.
+        # SkyPilot's schema uses a case-insensitive enum for ports, but launch
+        # compares exactly (derive() reports that); keep the text as written.
         if not isinstance(value, str) or value.lower() not in PORT_MODES:
             raise self.fail(where, f"must be one of {', '.join(PORT_MODES)}")
-        return value.lower()
+        return value
 
     def remote_identity(
         self, value: Any, where: str, *, top_level: bool
@@ -312,32 +328,23 @@ class _Parser:
         if not top_level:
             raise self.fail(where, f"must be a string here, got {_kind(value)}")
         entries: list[tuple[str, str]] = []
-        if isinstance(value, dict):
-            form = "mapping"
-            items = [(k, v, f"{where}.{k}") for k, v in value.items()]
-        elif isinstance(value, list):
-            form = "list"
-            items = []
-            for i, item in enumerate(value):
-                if not isinstance(item, dict) or len(item) != 1:
-                    raise self.fail(
-                        f"{where}[{i}]",
-                        "must be a mapping with exactly one context: service-account entry",
-                    )
-                ((k, v),) = item.items()
-                items.append((k, v, f"{where}[{i}].{k}"))
-        else:
+        if not isinstance(value, dict):
+            # SkyPilot's Kubernetes schema (_REMOTE_IDENTITY_SCHEMA_KUBERNETES in
+            # sky/utils/schemas.py) takes a string or a mapping; the list of
+            # single-key mappings is AWS's syntax, and SkyPilot rejects the file.
             raise self.fail(
                 where,
-                f"must be a string or a mapping of context to service account, got {_kind(value)}",
+                f"must be a string or a mapping of context to service account, got "
+                f"{_kind(value)} (SkyPilot rejects this file)",
             )
+        items = [(k, v, f"{where}.{k}") for k, v in value.items()]
         if not items:
             raise self.fail(where, "must not be empty")
         for key, account, at in items:
             if not isinstance(key, str) or not key:
                 raise self.fail(at, "context names must be non-empty strings")
             entries.append((key, self.service_account(account, at, keywords=True)))
-        return IdentityMap(tuple(entries), form)
+        return IdentityMap(tuple(entries))
 
     def pod_service_account(self, pod_config: Any, where: str) -> str | None:
         pod = self.mapping(pod_config, where)
@@ -370,15 +377,15 @@ class _Parser:
         names = [self.string(item, f"{where}[{i}]") for i, item in enumerate(value)]
         return tuple(dict.fromkeys(names))
 
-    def high_availability(self, doc: dict[Any, Any], section: str) -> bool:
+    def controller_flag(self, doc: dict[Any, Any], section: str, key: str) -> bool:
         body = self.mapping(doc.get(section), section)
         controller = self.mapping(body.get("controller"), f"{section}.controller")
-        value = controller.get("high_availability")
+        value = controller.get(key)
         if value is None:
             return False
         if not isinstance(value, bool):
             raise self.fail(
-                f"{section}.controller.high_availability",
+                f"{section}.controller.{key}",
                 f"must be true or false, got {_kind(value)}",
             )
         return value
@@ -396,68 +403,109 @@ class ContextSelection:
     warnings: tuple[str, ...] = ()
 
 
-def select_contexts(
-    config: SkyConfig | None, kubeconfig_context_names: Sequence[str], current: str | None
-) -> ContextSelection:
-    """Resolve ``kubernetes.allowed_contexts`` like SkyPilot's ``existing_allowed_contexts``.
+def env_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """An on/off variable read as SkyPilot reads it (sky/utils/env_options.py):
+    true or 1, in any case, is on; any other value is off; unset is ``default``."""
+    value = env.get(name)
+    return default if value is None else value.lower() in ("true", "1")
 
-    ``all``: every kubeconfig context; a list: those, in the file's order,
-    skipping (with a warning) names the kubeconfig lacks; absent: the current
-    context. SSH Node Pool contexts (``ssh-*``) are never used by SkyPilot's
-    Kubernetes cloud. In a pod, pass the in-cluster context name among
-    ``kubeconfig_context_names`` and as ``current`` (SkyPilot calls it
-    ``in-cluster``).
+
+def in_cluster_context_name(env: Mapping[str, str]) -> str:
+    """The in-cluster context's name: ``$SKYPILOT_IN_CLUSTER_CONTEXT_NAME`` or ``in-cluster``."""
+    return env.get(ENV_IN_CLUSTER_CONTEXT_NAME) or IN_CLUSTER_CONTEXT
+
+
+def select_contexts(
+    config: SkyConfig | None,
+    kubeconfig_context_names: Sequence[str],
+    current: str | None,
+    *,
+    in_cluster: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> ContextSelection:
+    """Resolve the contexts SkyPilot uses, like ``Kubernetes.existing_allowed_contexts``
+    (sky/clouds/kubernetes.py).
+
+    ``in_cluster``: a service-account token is mounted (SkyPilot adds the
+    in-cluster context to the kubeconfig's, under
+    ``$SKYPILOT_IN_CLUSTER_CONTEXT_NAME``). ``allowed_contexts: all``, or
+    ``$SKYPILOT_ALLOW_ALL_KUBERNETES_CONTEXTS`` when the key is absent: every
+    context. A list: those, in the file's order, that exist. Absent: the
+    current context, or the in-cluster one when there is no current context or
+    it is an SSH Node Pool's (``ssh-*``, never used by the Kubernetes cloud).
+    ``$SKYPILOT_ALL_KUBERNETES_CONTEXTS_INCLUDES_IN_CLUSTER=false`` drops the
+    in-cluster context unless the list names it. A name listed twice is checked
+    once.
     """
-    available = list(dict.fromkeys(kubeconfig_context_names))
+    env = os.environ if env is None else env
+    in_cluster_name = in_cluster_context_name(env)
+    names = list(kubeconfig_context_names)
+    if in_cluster:
+        names.append(in_cluster_name)
+    available = [n for n in dict.fromkeys(names) if not n.startswith(SSH_CONTEXT_PREFIX)]
     allowed = config.allowed_contexts if config is not None else None
+    explicit = allowed is not None and allowed != ALL_CONTEXTS
     notes: list[str] = []
     warnings: list[str] = []
-    skipped_ssh: list[str] = []
-    chosen: list[str] = []
-    if allowed is None:
-        if current is None:
+    skipped_ssh = [n for n in dict.fromkeys(names) if n.startswith(SSH_CONTEXT_PREFIX)]
+    wanted: list[str]
+    if allowed == ALL_CONTEXTS or (
+        allowed is None and env_flag(env, ENV_ALLOW_ALL_CONTEXTS, False)
+    ):
+        wanted = available
+        why = (
+            "allowed_contexts is all"
+            if allowed == ALL_CONTEXTS
+            else (f"{ENV_ALLOW_ALL_CONTEXTS} is set")
+        )
+        notes.append(f"{why}: SkyPilot uses every kubeconfig context ({len(wanted)})")
+    elif allowed is None:
+        chosen = current
+        if (chosen is None or chosen.startswith(SSH_CONTEXT_PREFIX)) and in_cluster:
+            chosen = in_cluster_name
+        wanted = [] if chosen is None else [chosen]
+        if chosen is None:
             warnings.append(
                 "no context to check: the kubeconfig has no current context and "
                 "allowed_contexts is not set"
             )
-        elif current.startswith(SSH_CONTEXT_PREFIX):
-            skipped_ssh.append(current)
-        else:
-            chosen.append(current)
-            notes.append(
-                f"allowed_contexts is not set: SkyPilot uses the current context {current}"
-            )
-    elif allowed == ALL_CONTEXTS:
-        for name in available:
-            (skipped_ssh if name.startswith(SSH_CONTEXT_PREFIX) else chosen).append(name)
-        notes.append(
-            f"allowed_contexts is all: SkyPilot uses every kubeconfig context ({len(chosen)})"
-        )
+        elif chosen in available:
+            notes.append(f"allowed_contexts is not set: SkyPilot uses the current context {chosen}")
     else:
-        missing: list[str] = []
-        for name in allowed:
-            if name.startswith(SSH_CONTEXT_PREFIX):
-                skipped_ssh.append(name)
-            elif name in available:
-                chosen.append(name)
-            else:
-                missing.append(name)
-        if missing:
-            warnings.append(
-                "kubernetes.allowed_contexts names "
-                + ", ".join(missing)
-                + ", not in the kubeconfig; SkyPilot ignores "
-                + ("it" if len(missing) == 1 else "them")
-            )
-        notes.append("allowed_contexts lists " + (", ".join(chosen) or "no usable context"))
+        assert isinstance(allowed, tuple)
+        wanted = list(allowed)
+    chosen_contexts: list[str] = []
+    missing: list[str] = []
+    for name in wanted:
+        if name in available:
+            chosen_contexts.append(name)
+        elif name.startswith(SSH_CONTEXT_PREFIX):
+            skipped_ssh.append(name)
+        else:
+            missing.append(name)
+    if missing:
+        warnings.append(
+            ("kubernetes.allowed_contexts names " if explicit else "the current context ")
+            + ", ".join(missing)
+            + ", not in the kubeconfig; SkyPilot ignores "
+            + ("it" if len(missing) == 1 else "them")
+        )
+    if explicit:
+        notes.append(
+            "allowed_contexts lists " + (", ".join(chosen_contexts) or "no usable context")
+        )
+    elif in_cluster_name in chosen_contexts and not env_flag(env, ENV_INCLUDES_IN_CLUSTER, True):
+        chosen_contexts.remove(in_cluster_name)
+        notes.append(f"{ENV_INCLUDES_IN_CLUSTER} is false: SkyPilot leaves out {in_cluster_name}")
+    chosen_contexts = list(dict.fromkeys(chosen_contexts))
     if skipped_ssh:
         notes.append(
             "skipped SSH Node Pool contexts (SkyPilot's Kubernetes cloud does not use them): "
-            + ", ".join(skipped_ssh)
+            + ", ".join(dict.fromkeys(skipped_ssh))
         )
-    if not chosen and not warnings:
+    if not chosen_contexts and not warnings:
         warnings.append("no context to check: SkyPilot would find Kubernetes disabled")
-    return ContextSelection(tuple(chosen), tuple(notes), tuple(warnings))
+    return ContextSelection(tuple(chosen_contexts), tuple(notes), tuple(warnings))
 
 
 def contexts_to_check(
@@ -501,7 +549,10 @@ class Derivation:
     service_account: str  # what SkyPilot's pods run as
     creates_service_account: bool
     port_mode: str
-    high_availability: bool
+    high_availability: bool  # a controller runs as a Deployment the caller creates
+    # Controllers for which SkyPilot's high_availability_specified() is true
+    # (sky/utils/controller_utils.py): HA set, or consolidation mode.
+    high_availability_specified: tuple[str, ...]
     identities: tuple[CheckIdentity, ...]
     notes: tuple[str, ...]
     warnings: tuple[str, ...]
@@ -538,6 +589,7 @@ def derive(
     *,
     exec_auth: bool = False,
     namespace_flag: str | None = None,
+    current_context: str | None = None,
 ) -> Derivation:
     """Derive namespace, identities and required features for one context.
 
@@ -556,10 +608,12 @@ def derive(
 
     ``exec_auth``: the context's user authenticates with an exec (or
     auth-provider) plugin, which cannot work once LOCAL_CREDENTIALS copies the
-    kubeconfig into the cluster.
+    kubeconfig into the cluster. ``current_context``: the kubeconfig's current
+    context; ``kind-skypilot`` there makes SkyPilot use ingress everywhere.
 
-    Raises ConfigError when a per-context ``remote_identity`` mapping has no
-    entry for the context: SkyPilot fails every launch there the same way.
+    Raises ConfigError for what SkyPilot accepts in the file but fails on at
+    launch on this context: a ``remote_identity`` mapping without an entry for
+    it, a ``ports`` value not written in lower case.
     """
     cfg = config if config is not None else SkyConfig(source=USER_CONFIG)
     ctx = cfg.context_config(context_name)
@@ -579,11 +633,6 @@ def derive(
         notes.append(mapped)
     notes.append(_identity_note(identity, identity_source, overridden=bool(account_notes)))
     notes += account_notes
-    if identity == "NONE":
-        notes.append(
-            "remote_identity NONE is understood by SkyPilot nightlies; SkyPilot 0.14.1 reads "
-            "it as a service account named NONE, which is not a valid name"
-        )
     if identity == "LOCAL_CREDENTIALS" and exec_auth:
         warnings.append(
             f"context {context_name}: remote_identity is LOCAL_CREDENTIALS and the kubeconfig "
@@ -592,16 +641,26 @@ def derive(
             "SERVICE_ACCOUNT or a custom service account"
         )
 
-    port_mode, ports_note = _ports(cfg, ctx, context_name, namespace)
+    port_mode, ports_note = _ports(cfg, ctx, context_name, namespace, current_context)
     notes.append(ports_note)
     ha_keys = [
-        key
-        for key, on in (
-            ("jobs.controller.high_availability", cfg.jobs_high_availability),
-            ("serve.controller.high_availability", cfg.serve_high_availability),
+        f"{section}.controller.high_availability"
+        for section, on, consolidated in (
+            ("jobs", cfg.jobs_high_availability, cfg.jobs_consolidation),
+            ("serve", cfg.serve_high_availability, cfg.serve_consolidation),
         )
-        if on
+        if on and not consolidated
     ]
+    for section, on, consolidated in (
+        ("jobs", cfg.jobs_high_availability, cfg.jobs_consolidation),
+        ("serve", cfg.serve_high_availability, cfg.serve_consolidation),
+    ):
+        if consolidated:
+            notes.append(
+                f"{section}.controller.consolidation_mode is true: the {section} controller "
+                "runs inside the API server, so no controller Deployment is made"
+                + (" (its high_availability needs no permission here)" if on else "")
+            )
     if ha_keys:
         notes.append(
             f"{' and '.join(ha_keys)} {'is' if len(ha_keys) == 1 else 'are'} true: "
@@ -642,6 +701,7 @@ def derive(
         creates_service_account=creates,
         port_mode=port_mode,
         high_availability=bool(ha_keys),
+        high_availability_specified=high_availability_specified(cfg),
         identities=(
             CheckIdentity("caller", None, None, caller_features, caller_features),
             CheckIdentity(
@@ -655,6 +715,25 @@ def derive(
         ),
         notes=tuple(notes),
         warnings=tuple(dict.fromkeys(warnings)),
+    )
+
+
+def high_availability_specified(config: SkyConfig | None) -> tuple[str, ...]:
+    """Controllers for which SkyPilot's ``high_availability_specified`` is true.
+
+    Consolidation mode counts as HA there (sky/utils/controller_utils.py); for
+    jobs SkyPilot reads the signal file the API server writes at start from
+    ``jobs.controller.consolidation_mode``, so the config stands for it.
+    """
+    if config is None:
+        return ()
+    return tuple(
+        section
+        for section, on, consolidated in (
+            ("jobs", config.jobs_high_availability, config.jobs_consolidation),
+            ("serve", config.serve_high_availability, config.serve_consolidation),
+        )
+        if on or consolidated
     )
 
 
@@ -707,12 +786,29 @@ def _pod_service_account(
 
 
 def _ports(
-    cfg: SkyConfig, ctx: KubernetesSettings, context: str, namespace: str
+    cfg: SkyConfig,
+    ctx: KubernetesSettings,
+    context: str,
+    namespace: str,
+    current_context: str | None,
 ) -> tuple[str, str]:
-    """(port mode, a note on what it needs)."""
+    """(port mode, a note on what it needs), as get_port_mode decides at launch."""
     value, where = _pick(ctx.ports, cfg.kubernetes.ports, context, "ports")
-    mode = str(value) if value is not None else DEFAULT_PORT_MODE
-    origin = f"from {where}" if where else "default"
+    if current_context == KIND_CONTEXT:
+        mode = "ingress"
+        origin = f"the current context is {KIND_CONTEXT}, which makes SkyPilot use ingress"
+    else:
+        mode = str(value) if value is not None else DEFAULT_PORT_MODE
+        origin = f"from {where}" if where else "default"
+        if mode not in PORT_MODES:
+            # The schema accepts any case; KubernetesPortMode(mode) does not.
+            raise ConfigError(
+                cfg.source,
+                str(where),
+                f"{mode!r} is not a valid KubernetesPortMode: SkyPilot accepts the file but "
+                f"fails at launch on context {context} (it compares exactly); write "
+                f"{mode.lower()}",
+            )
     if mode == "ingress":
         return mode, (
             f"ports is ingress ({origin}): SkyPilot exposes ports through the nginx ingress "
@@ -750,12 +846,7 @@ def _remote_identity(
     pattern, account = found
     note = f"remote_identity maps context {context} to {account}"
     if pattern != context:
-        note += f" (entry {pattern!r}, the first matching pattern)"
-    if pattern != context and any(c in pattern for c in _GLOB_CHARS):
-        # SkyPilot 0.14.1 looks the context up by exact name; a glob match is
-        # skycheck's reading, and SkyPilot may fail with "Context ... not found
-        # in remote identities from config.yaml".
-        note += "; SkyPilot 0.14.1 matches context names exactly, not as patterns"
+        note += f" (entry {pattern!r}, the first matching pattern in file order)"
     return account, f"{where}[{pattern}]", note
 
 
@@ -781,6 +872,146 @@ def _identity_note(identity: str, source: str, overridden: bool) -> str:
     return f"remote_identity is {identity} ({origin}): {what}{tail}"
 
 
+# --- the whole machine: contexts, then each context ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KubeView:
+    """What SkyPilot sees of Kubernetes on this machine, besides its config file.
+
+    ``contexts``: (name, namespace) of each kubeconfig context SkyPilot can list
+    (see :func:`kube_view`); ``in_cluster``: a service-account token is mounted;
+    ``in_cluster_namespace``: the namespace file beside it; ``env``: the
+    environment variables SkyPilot reads.
+    """
+
+    contexts: tuple[tuple[str, str | None], ...] = ()
+    current: str | None = None
+    in_cluster: bool = False
+    in_cluster_namespace: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def environ(self) -> dict[str, str]:
+        return dict(self.env)
+
+    @property
+    def in_cluster_name(self) -> str:
+        return in_cluster_context_name(self.environ)
+
+    def kube_namespace(self, context: str) -> tuple[str | None, str | None]:
+        """(kubeconfig namespace, in-cluster namespace) SkyPilot reads for ``context``.
+
+        For the in-cluster context, ``$SKYPILOT_IN_CLUSTER_NAMESPACE``, else the
+        service account's namespace file; failing both, the kubeconfig's context
+        of that name (get_kube_config_context_namespace in
+        sky/provision/kubernetes/utils.py). ``$SKYPILOT_IN_CLUSTER_NAMESPACE``
+        never applies to kubeconfig contexts.
+        """
+        in_cluster_ns = None
+        if context == self.in_cluster_name:
+            in_cluster_ns = self.environ.get(ENV_IN_CLUSTER_NAMESPACE) or None
+            if in_cluster_ns is None and self.in_cluster:
+                in_cluster_ns = self.in_cluster_namespace
+        kube_ns = dict(self.contexts).get(context)
+        return kube_ns, in_cluster_ns
+
+
+def kube_view(
+    data: Mapping[str, Any] | None,
+    *,
+    in_cluster: bool = False,
+    in_cluster_namespace: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> KubeView:
+    """The contexts SkyPilot can list from a merged kubeconfig ``data`` (None: no file).
+
+    SkyPilot lists contexts with the kubernetes client's
+    ``list_kube_config_contexts``, which loads the current context first
+    (KubeConfigLoader.set_active_context in kubernetes/config/kube_config.py):
+    without a current context, or when it or its cluster is missing, the call
+    fails and SkyPilot sees no kubeconfig context at all.
+    """
+    env = os.environ if env is None else env
+    keep = (
+        ENV_ALLOW_ALL_CONTEXTS,
+        ENV_INCLUDES_IN_CLUSTER,
+        ENV_IN_CLUSTER_NAMESPACE,
+        ENV_IN_CLUSTER_CONTEXT_NAME,
+    )
+    view_env = tuple((k, env[k]) for k in keep if k in env)
+    base = KubeView(in_cluster=in_cluster, in_cluster_namespace=in_cluster_namespace, env=view_env)
+    if data is None:
+        return base
+    contexts = [c for c in data.get("contexts") or [] if isinstance(c, dict)]
+    clusters = {c.get("name") for c in data.get("clusters") or [] if isinstance(c, dict)}
+    current = data.get("current-context")
+    by_name = {c.get("name"): c.get("context") or {} for c in contexts}
+    problem = None
+    if not isinstance(current, str) or not current:
+        problem = "it has no current-context"
+    elif current not in by_name:
+        problem = f"its current-context {current} names no context"
+    elif by_name[current].get("cluster") not in clusters:
+        problem = f"the cluster of its current-context {current} is missing"
+    if problem is not None:
+        return replace(
+            base,
+            warnings=(
+                f"SkyPilot sees no kubeconfig context: {problem}, and SkyPilot's kubeconfig "
+                "loader (the kubernetes client) then fails to list any",
+            ),
+        )
+    return replace(
+        base,
+        contexts=tuple(
+            (str(c["name"]), _context_namespace(c.get("context") or {})) for c in contexts
+        ),
+        current=current,
+    )
+
+
+def _context_namespace(body: Mapping[str, Any]) -> str | None:
+    value = body.get("namespace")
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSetup:
+    """One context SkyPilot uses: its derivation, or why SkyPilot fails there."""
+
+    context: str
+    derivation: Derivation | None
+    error: ConfigError | None = None
+
+
+def resolve(
+    config: SkyConfig | None, view: KubeView
+) -> tuple[ContextSelection, tuple[ContextSetup, ...]]:
+    """Every context SkyPilot uses on this machine, each derived as SkyPilot derives it."""
+    env = view.environ
+    selection = select_contexts(
+        config,
+        [name for name, _ in view.contexts],
+        view.current,
+        in_cluster=view.in_cluster,
+        env=env,
+    )
+    if view.warnings:
+        selection = replace(selection, warnings=(*view.warnings, *selection.warnings))
+    out = []
+    for name in selection.contexts:
+        kube_ns, in_cluster_ns = view.kube_namespace(name)
+        try:
+            derivation = derive(config, name, kube_ns, in_cluster_ns, current_context=view.current)
+        except ConfigError as exc:
+            out.append(ContextSetup(name, None, exc))
+        else:
+            out.append(ContextSetup(name, derivation))
+    return selection, tuple(out)
+
+
 __all__ = [
     "ALL_CONTEXTS",
     "DEFAULT_NAMESPACE",
@@ -789,16 +1020,22 @@ __all__ = [
     "PORT_MODES",
     "CheckIdentity",
     "ContextSelection",
+    "ContextSetup",
     "Derivation",
     "IdentityMap",
+    "KubeView",
     "KubernetesSettings",
     "SkyConfig",
+    "config_location",
     "contexts_to_check",
     "default_config_path",
     "derive",
     "display_path",
+    "high_availability_specified",
+    "kube_view",
     "load_sky_config",
     "parse_sky_config",
     "parse_sky_config_text",
+    "resolve",
     "select_contexts",
 ]

@@ -30,9 +30,18 @@ REUSE_ENV = "SKYCHECK_TEST_KUBECONFIG_DIR"
 def _no_personal_sky_config(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """Tests never read the developer's ~/.sky/config.yaml (SKYPILOT_CONFIG replaces it)."""
-    missing = tmp_path_factory.getbasetemp() / "no-sky-config.yaml"
-    monkeypatch.setenv("SKYPILOT_CONFIG", str(missing))
+    """Tests never read the developer's ~/.sky/config.yaml: HOME is an empty directory.
+
+    (A missing file named by ``$SKYPILOT_CONFIG`` would not do: SkyPilot refuses to
+    start then, and so does skycheck.) The test cache stays where it was.
+    """
+    cache = os.environ.get("SKYCHECK_CACHE") or str(Path.home() / ".cache" / "skycheck")
+    home = tmp_path_factory.getbasetemp() / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("SKYCHECK_CACHE", cache)
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("SKYPILOT_CONFIG", "SKYPILOT_GLOBAL_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
 
 
 # Fixtures that start or use the control plane; requesting any of them requires the marker.

@@ -68,7 +68,7 @@ def sorted_findings(report: Report) -> tuple[Finding, ...]:
 
 def gates(report: Report, finding: Finding) -> bool:
     """Whether this finding, if not allowed, decides the verdict (see module docstring)."""
-    if finding.decision is Decision.ALLOWED:
+    if finding.decision is Decision.ALLOWED or not report.gates:
         return False
     if not report.profile.gates(finding.requirement.effect):
         return False  # degrades/documented: shown, gating only under --profile docs
@@ -202,7 +202,7 @@ def problems_first(groups: Sequence[RuleGroup]) -> tuple[RuleGroup, ...]:
 
 
 def fix_command(
-    fix_path: str | None, context: str | None = None, fix_text: str | None = None
+    fix_path: str | None, context: str | None = None, namespaces: Sequence[str] = ()
 ) -> str:
     """The command that applies the generated manifest.
 
@@ -211,22 +211,22 @@ def fix_command(
     subject). reconcile skips Namespace objects, so those are created first.
     With several contexts each context's fix has a file of its own.
     """
-    from skycheck.fixit import fix_namespaces, fix_path_for
+    from skycheck.fixit import fix_path_for
 
     path = fix_path_for(fix_path, context) if fix_path else "PATH"
     ctx = f" --context {context}" if context else ""
-    create = "".join(
-        f"kubectl{ctx} create namespace {ns} && " for ns in fix_namespaces(fix_text or "")
-    )
+    create = "".join(f"kubectl{ctx} create namespace {ns} && " for ns in namespaces)
     return f"{create}kubectl{ctx} auth reconcile -f {path}"
 
 
-def fix_hint(fix_path: str | None, context: str | None = None, fix_text: str | None = None) -> str:
+def fix_hint(
+    fix_path: str | None, context: str | None = None, namespaces: Sequence[str] = ()
+) -> str:
     if fix_path:
-        return f"To fix: {fix_command(fix_path, context, fix_text)}"
+        return f"To fix: {fix_command(fix_path, context, namespaces)}"
     return (
         "To fix: rerun with --fix PATH to write the RBAC manifest, then "
-        f"{fix_command(None, context, fix_text)}"
+        f"{fix_command(None, context, namespaces)}"
     )
 
 

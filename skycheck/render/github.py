@@ -18,6 +18,7 @@ values ``:`` and ``,`` also become ``%3A`` and ``%2C``.
 
 from __future__ import annotations
 
+from skycheck.fixit import fix_namespaces
 from skycheck.models import Decision, Report
 from skycheck.render._common import (
     RenderOptions,
@@ -104,7 +105,9 @@ def _notice(report: Report, label: str | None, options: RenderOptions, multi: bo
         text += (
             " "
             + fix_hint(
-                options.fix_path, report.context if options.fix_per_context else None, report.fix
+                options.fix_path,
+                report.context if options.fix_per_context else None,
+                fix_namespaces(report),
             )
             + "."
         )

@@ -24,7 +24,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from skycheck.models import SCHEMA_VERSION, FeatureStatus, Finding, Report, worst
+from skycheck.models import SCHEMA_VERSION, FeatureStatus, Finding, Report, gate_verdict
 from skycheck.render._common import RenderOptions, Reports, finish, normalize, sorted_findings
 
 
@@ -56,6 +56,7 @@ def _check(f: Finding) -> dict[str, Any]:
         "evaluationError": f.evaluation_error,
         "effect": r.effect.value,
         "lost": r.lost,
+        "precondition": f.precondition is not None,
     }
 
 
@@ -99,6 +100,18 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             else None
         ),
         "profile": report.profile.value,
+        "gates": report.gates,
+        "preconditions": [
+            {
+                "feature": p.feature,
+                "namespace": p.namespace,
+                "state": p.state.value,
+                "owner": p.owner,
+                "mayCreate": None if p.may_create is None else p.may_create.value,
+                "reason": p.why,
+            }
+            for p in report.preconditions
+        ],
     }
 
 
@@ -109,7 +122,7 @@ def reports_to_dict(reports: Reports) -> dict[str, Any]:
         return report_to_dict(items[0])
     return {
         "schemaVersion": SCHEMA_VERSION,
-        "verdict": worst([r.verdict for r in items]).value,
+        "verdict": gate_verdict(items).value,
         "reports": [report_to_dict(r) for r in items],
     }
 

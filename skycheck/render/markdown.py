@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from skycheck.models import Decision, Report, Verdict, worst
+from skycheck.fixit import fix_namespaces
+from skycheck.models import Decision, Report, Verdict, gate_verdict
 from skycheck.render._common import (
     RenderOptions,
     Reports,
@@ -165,7 +166,9 @@ def _report_body(report: Report, options: RenderOptions, level: int, multi: bool
     if report.fix:
         out += ["", f"{h} To fix", ""]
         cmd = fix_command(
-            options.fix_path, report.context if options.fix_per_context else None, report.fix
+            options.fix_path,
+            report.context if options.fix_per_context else None,
+            fix_namespaces(report),
         )
         if options.fix_path:
             out.append(f"Apply the generated RBAC manifest: {_code(cmd, False)}")
@@ -214,7 +217,7 @@ def render_markdown(reports: Reports, options: RenderOptions | None = None) -> s
         out += _report_body(items[0], options, 3, multi=False)
         return finish("\n".join(out))
     labels = report_labels(items)
-    v = worst([r.verdict for r in items])
+    v = gate_verdict(items)
     out = ["## skycheck: SkyPilot RBAC check", "", f"**{_MARKER[v]}** {len(items)} reports", ""]
     out += _overview(items, labels)
     for label, r in zip(labels, items, strict=True):

@@ -27,7 +27,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from skycheck.models import Decision, Report, Verdict, worst
+from skycheck.fixit import fix_namespaces
+from skycheck.models import Decision, Report, Verdict, gate_verdict
 from skycheck.render._common import (
     RenderOptions,
     Reports,
@@ -173,7 +174,9 @@ def _details(report: Report, options: RenderOptions, multi: bool) -> list[Render
         blocks.append([Text("Warnings:", style="bold yellow"), _bullets(report.warnings)])
     if report.fix:
         hint = fix_hint(
-            options.fix_path, report.context if options.fix_per_context else None, report.fix
+            options.fix_path,
+            report.context if options.fix_per_context else None,
+            fix_namespaces(report),
         )
         blocks.append([Text(clean(hint))])
     out: list[RenderableType] = []
@@ -195,7 +198,7 @@ def _bullets(items: Sequence[str]) -> Table:
 
 
 def _overview(reports: Sequence[Report]) -> list[RenderableType]:
-    v = worst([r.verdict for r in reports])
+    v = gate_verdict(reports)
     title = Text("skycheck ")
     title.append(v.value.upper(), style=_VERDICT_STYLE[v])
     title.append(f"  {len(reports)} reports")

@@ -25,6 +25,10 @@ class ReviewResult:
     # Namespace name -> exists? (None: could not tell). Filled for the namespaces
     # the requirements mention, so the engine can flag a missing skypilot-system.
     namespaces: tuple[tuple[str, bool | None], ...] = ()
+    # Namespaces whose lookup the API server refused (403): the identity may not read
+    # them, which is normal for a namespace-scoped identity and says nothing about
+    # whether they exist.
+    namespaces_forbidden: tuple[str, ...] = ()
 
 
 class Reviewer(Protocol):

@@ -195,7 +195,7 @@ class LiveReviewer:
             f"the caller may not {what}; used a fallback where one was allowed"
             for (_, _), what in sorted(self._unavailable.items(), key=lambda kv: kv[1])
         ]
-        namespaces = self._namespaces(requirements, warnings)
+        namespaces, forbidden = self._namespaces(requirements, warnings)
         if (
             subject.is_service_account
             and subject.namespace
@@ -208,6 +208,7 @@ class LiveReviewer:
             method=method,
             warnings=tuple(dict.fromkeys(warnings)),
             namespaces=namespaces,
+            namespaces_forbidden=forbidden,
         )
 
     def _default_method(self) -> Method:
@@ -359,7 +360,8 @@ class LiveReviewer:
 
     def _namespaces(
         self, requirements: Sequence[Requirement], warnings: list[str]
-    ) -> tuple[tuple[str, bool | None], ...]:
+    ) -> tuple[tuple[tuple[str, bool | None], ...], tuple[str, ...]]:
+        """(namespace -> exists or None, the namespaces the caller may not read)."""
         names = sorted({r.namespace for r in requirements if r.namespace})
         found = _parallel(
             names,
@@ -367,11 +369,20 @@ class LiveReviewer:
             self.conn.limits.max_inflight,
         )
         out = []
+        forbidden = []
         for ns, (exists, why) in zip(names, found, strict=True):
-            if exists is None:
+            if exists is None and why == "HTTP 403":
+                # A namespace-scoped identity may not get namespaces: that is no sign
+                # that one is missing, and reviews answer for it either way.
+                forbidden.append(ns)
+                warnings.append(
+                    f"cannot tell whether namespace {ns} exists: the caller may not get "
+                    "namespaces (HTTP 403); its checks were asked as usual"
+                )
+            elif exists is None:
                 warnings.append(f"cannot tell whether namespace {ns} exists ({why})")
             out.append((ns, exists))
-        return tuple(out)
+        return tuple(out), tuple(forbidden)
 
     def _check_service_account(self, subject: Subject, warnings: list[str]) -> None:
         exists, why = self._exists(

@@ -42,7 +42,10 @@ def _rules(path: str) -> dict[str, str | None]:
 def main() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
-    os.environ["SKYPILOT_CONFIG"] = "/nonexistent/sky-config.yaml"
+    # No SkyPilot config: an empty HOME (a missing $SKYPILOT_CONFIG file is an error).
+    os.environ.pop("SKYPILOT_CONFIG", None)
+    os.environ.pop("SKYPILOT_GLOBAL_CONFIG", None)
+    os.environ["HOME"] = tempfile.mkdtemp(prefix="skycheck-child-home-")
     os.environ.pop("KUBECONFIG", None)
     from tests.reliability._util import invoke
 

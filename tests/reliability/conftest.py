@@ -13,8 +13,11 @@ from tests.faults.proxy import FaultProxy, Policy, forward_all
 
 @pytest.fixture(autouse=True)
 def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No developer's ~/.sky/config.yaml or $KUBECONFIG may change what a test sees."""
-    monkeypatch.setenv("SKYPILOT_CONFIG", str(tmp_path / "no-such-sky-config.yaml"))
+    """No developer's ~/.sky/config.yaml or $KUBECONFIG may change what a test sees.
+
+    (HOME is already an empty directory: tests/conftest.py.)
+    """
+    monkeypatch.delenv("SKYPILOT_CONFIG", raising=False)
     monkeypatch.delenv("SKYPILOT_GLOBAL_CONFIG", raising=False)
     monkeypatch.delenv("KUBECONFIG", raising=False)
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):

@@ -233,8 +233,8 @@ main(sys.argv[2:])
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
 def test_crash_in_a_real_process_is_redacted(canary_kubeconfig, debug):
     kubeconfig, secrets = canary_kubeconfig
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    env["SKYPILOT_CONFIG"] = "/nonexistent/sky-config.yaml"
+    # HOME is an empty directory (tests/conftest.py): no SkyPilot config.
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "SKYPILOT_CONFIG")}
     args = ["--kubeconfig", str(kubeconfig), "--all-contexts", *(["--debug"] if debug else [])]
     result = subprocess.run(
         [sys.executable, "-c", CRASH_SCRIPT, ",".join(secrets), *args],

@@ -6,8 +6,17 @@ import yaml
 
 from skycheck.catalogue import bind, load_catalogue
 from skycheck.engine import namespace_requirement
-from skycheck.fixit import build_manifest, compact, object_name
-from skycheck.models import Subject
+from skycheck.fixit import build_manifest, compact, fix_manifest, fix_namespaces, object_name
+from skycheck.models import (
+    Decision,
+    Finding,
+    Method,
+    NamespacePrecondition,
+    NamespaceState,
+    Report,
+    Subject,
+)
+from skycheck.render._common import fix_hint
 
 SA = Subject.service_account("sky-sa", "default")
 
@@ -71,11 +80,73 @@ def test_named_grants_are_never_merged_with_unnamed_ones():
     assert {r.names for r in rules} == {(), ("head-pod",)}
 
 
-def test_missing_namespace_becomes_a_namespace_object_not_a_grant():
-    ns_req = namespace_requirement("object-store-mounting", "skypilot-system", True)
-    docs = _docs(build_manifest(SA, [ns_req]))
-    assert [d["kind"] for d in docs] == ["Namespace"]
+def _report(features, preconditions, denied_precondition_features=()):
+    """A report in which every check of ``features`` is denied, with these preconditions."""
+    reqs = bind(load_catalogue(), "default", features, features)
+    findings = [Finding(r, Decision.DENIED, "no") for r in reqs]
+    for pre in preconditions:
+        if pre.feature in denied_precondition_features:
+            req = namespace_requirement(pre.feature, pre.namespace, True)
+            findings.append(Finding(req, Decision.DENIED, "missing", precondition=pre))
+    return Report(
+        mode="live",
+        method=Method.SAR,
+        context=None,
+        namespace="default",
+        subject=SA,
+        findings=tuple(findings),
+        features=tuple(features),
+        required_features=tuple(features),
+        preconditions=tuple(preconditions),
+    )
+
+
+def test_missing_skypilot_namespace_becomes_a_namespace_object_not_a_grant():
+    pre = NamespacePrecondition(
+        "object-store-mounting", "skypilot-system", NamespaceState.MISSING, Decision.DENIED
+    )
+    report = _report(["object-store-mounting"], [pre], ["object-store-mounting"])
+    assert fix_namespaces(report) == ("skypilot-system",)
+    docs = _docs(fix_manifest(report))
+    assert docs[0]["kind"] == "Namespace"
     assert docs[0]["metadata"]["name"] == "skypilot-system"
+    granted = [r for d in docs for r in d.get("rules", [])]
+    assert granted and not [
+        r for r in granted if "namespaces" in r["resources"] and "create" in r["verbs"]
+    ]
+    assert "kubectl create namespace skypilot-system && " in fix_hint(
+        "fix.yaml", None, fix_namespaces(report)
+    )
+
+
+def test_nothing_is_granted_in_a_missing_namespace_another_component_installs():
+    # kubectl auth reconcile would create ingress-nginx for a Role in it and "succeed"
+    # with no ingress controller installed.
+    pre = NamespacePrecondition("ingress", "ingress-nginx", NamespaceState.MISSING)
+    report = _report(["core", "ingress"], [pre], ["ingress"])
+    docs = _docs(fix_manifest(report))
+    assert not [d for d in docs if d["metadata"].get("namespace") == "ingress-nginx"]
+    assert not [d for d in docs if d["kind"] == "Namespace"]
+    assert fix_namespaces(report) == ()
+    assert [d["kind"] for d in docs if d["metadata"].get("namespace") == "default"]
+
+
+def test_an_unreadable_namespace_gets_grants_and_no_namespace_object():
+    pre = NamespacePrecondition(
+        "ingress", "ingress-nginx", NamespaceState.UNKNOWN, why="the caller may not get namespaces"
+    )
+    docs = _docs(fix_manifest(_report(["ingress"], [pre])))
+    assert [d["kind"] for d in docs if d["metadata"].get("namespace") == "ingress-nginx"] == [
+        "Role",
+        "RoleBinding",
+    ]
+    assert not [d for d in docs if d["kind"] == "Namespace"]
+    assert not [
+        r
+        for d in docs
+        for r in d.get("rules", [])
+        if "namespaces" in r["resources"] and "create" in r["verbs"]
+    ]
 
 
 def test_users_are_bound_as_user_subjects():

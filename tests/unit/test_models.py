@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from skycheck.catalogue import bind, load_catalogue, select_features
-from skycheck.models import Decision, FailOn, Finding, Method, Report, Subject, Verdict, worst
+from skycheck.models import (
+    Decision,
+    FailOn,
+    Finding,
+    Method,
+    Report,
+    Subject,
+    Verdict,
+    gate_verdict,
+    worst,
+)
 
 
 def _report(decide, fail_on=FailOn.REQUIRED):
@@ -75,3 +87,22 @@ def test_service_account_subject_carries_token_groups():
     )
     u = Subject.user("system:serviceaccount:team:sky-sa")
     assert u.is_service_account and u.groups == s.groups
+
+
+@pytest.mark.parametrize("fail_on", list(FailOn))
+def test_a_report_with_nothing_decided_is_unknown_never_pass(fail_on):
+    # SkyPilot's own account is shown under fail-on never with no required feature:
+    # with nothing decided it used to read "pass".
+    r = _report(lambda req: Decision.UNKNOWN, fail_on)
+    informational = replace(r, required_features=(), fail_on=FailOn.NEVER, gates=False)
+    assert r.verdict is Verdict.UNKNOWN
+    assert informational.verdict is Verdict.UNKNOWN
+
+
+def test_only_reports_that_gate_reach_the_run_verdict():
+    passed = _report(lambda req: Decision.ALLOWED)
+    shown = replace(_report(lambda req: Decision.UNKNOWN), gates=False)
+    failed = _report(lambda req: Decision.DENIED)
+    assert gate_verdict([passed, shown]) is Verdict.PASS
+    assert gate_verdict([passed, replace(shown, gates=True)]) is Verdict.UNKNOWN
+    assert gate_verdict([shown, failed]) is Verdict.FAIL

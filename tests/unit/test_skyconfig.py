@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,29 @@ def test_default_config_path_follows_skypilot_environment_variables(tmp_path, mo
     assert default_config_path(both) == Path("/c.yaml")  # SKYPILOT_CONFIG replaces the rest
 
 
+def test_config_location_names_the_variable_as_skypilot_reads_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert skyconfig.config_location({}) == (tmp_path / ".sky" / "config.yaml", None)
+    # Set but empty: SKYPILOT_CONFIG still counts, SKYPILOT_GLOBAL_CONFIG does not.
+    assert skyconfig.config_location({"SKYPILOT_CONFIG": ""})[1] == "SKYPILOT_CONFIG"
+    assert skyconfig.config_location({"SKYPILOT_GLOBAL_CONFIG": ""})[1] is None
+
+
+@pytest.mark.parametrize("variable", ["SKYPILOT_CONFIG", "SKYPILOT_GLOBAL_CONFIG"])
+def test_a_missing_file_named_by_a_variable_is_exit_2_as_skypilot_refuses_to_start(
+    variable, tmp_path, monkeypatch, capsys
+):
+    from skycheck.cli import run
+
+    monkeypatch.setenv(variable, str(tmp_path / "gone.yaml"))
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    assert run(["--kubeconfig", str(kubeconfig)]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert f"named by ${variable} does not exist; SkyPilot refuses to start" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_workspaces_are_ignored_with_a_warning():
     config = _cfg("workspaces:\n  team-a:\n    kubernetes:\n      namespace: a\n")
     assert any("workspaces" in w for w in config.warnings)
@@ -128,7 +152,7 @@ def test_unknown_keys_are_ignored_like_skypilot_client_does():
         (
             "kubernetes:\n  remote_identity: service_account\n",
             "kubernetes.remote_identity: 'service_account' is neither one of SERVICE_ACCOUNT, "
-            "LOCAL_CREDENTIALS, NO_UPLOAD, NONE (case matters) nor a valid service account name",
+            "LOCAL_CREDENTIALS, NO_UPLOAD (case matters) nor a valid service account name",
         ),
         ("kubernetes:\n  remote_identity: {}\n", "kubernetes.remote_identity: must not be empty"),
         (
@@ -141,11 +165,8 @@ def test_unknown_keys_are_ignored_like_skypilot_client_does():
         ),
         (
             "kubernetes:\n  remote_identity:\n    - {a: x, b: y}\n",
-            "kubernetes.remote_identity[0]: must be a mapping with exactly one",
-        ),
-        (
-            "kubernetes:\n  remote_identity:\n    - ok: x\n    - '*': Bad\n",
-            "kubernetes.remote_identity[1].*: 'Bad' is neither",
+            "kubernetes.remote_identity: must be a string or a mapping of context to service "
+            "account, got a list (SkyPilot rejects this file)",
         ),
         (
             "kubernetes:\n  allowed_contexts: some\n",
@@ -235,7 +256,7 @@ def test_yaml_syntax_errors_and_duplicate_keys_are_config_errors_with_a_line(tmp
 # --- remote_identity ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("keyword", ["SERVICE_ACCOUNT", "LOCAL_CREDENTIALS", "NO_UPLOAD", "NONE"])
+@pytest.mark.parametrize("keyword", ["SERVICE_ACCOUNT", "LOCAL_CREDENTIALS", "NO_UPLOAD"])
 def test_identity_keywords_run_as_skypilots_account_and_need_rbac_bootstrap(keyword):
     d = _derive(f"kubernetes:\n  remote_identity: {keyword}\n", kube_ns="team")
     assert d.remote_identity == keyword
@@ -286,30 +307,30 @@ def test_naming_skypilots_own_account_explicitly_still_creates_it():
     assert "rbac-bootstrap" in d.caller.required_features
 
 
-def test_identity_map_exact_name_then_first_matching_glob():
+def test_identity_map_takes_the_first_match_in_file_order():
     config = _fixture("identity-map.yaml")
     assert isinstance(config.kubernetes.remote_identity, IdentityMap)
-    assert config.kubernetes.remote_identity.form == "mapping"
-    # prod-east: only the glob matches.
     east = derive(config, "prod-east", None)
     assert east.service_account == "prod-sa" and not east.creates_service_account
     assert east.remote_identity_source == "kubernetes.remote_identity[prod-*]"
-    assert any("'prod-*'" in n and "exactly, not as patterns" in n for n in east.notes)
-    # prod-west: the exact entry wins over the earlier glob, as in SkyPilot's lookup by name.
-    west = derive(config, "prod-west", None)
-    assert west.service_account == "west-sa"
+    assert any("'prod-*', the first matching pattern in file order" in n for n in east.notes)
+    # prod-west is listed by name, but after a glob that matches it: the glob wins, as in
+    # SkyPilot's loop over the mapping (sky/clouds/kubernetes.py).
+    assert derive(config, "prod-west", None).service_account == "prod-sa"
     # A keyword as a map value means what it means at top level.
     dev = derive(config, "dev", None)
     assert dev.remote_identity == "SERVICE_ACCOUNT" and dev.creates_service_account
 
 
-def test_identity_list_first_match_wins_and_warns_about_skypilots_schema():
-    config = _fixture("identity-list.yaml")
-    assert isinstance(config.kubernetes.remote_identity, IdentityMap)
-    assert config.kubernetes.remote_identity.form == "list"
-    assert derive(config, "gke_proj_zone_c1", None).service_account == "gke-sa"
-    assert derive(config, "kind-dev", None).service_account == "fallback-sa"
-    assert any("AWS syntax" in w for w in derive(config, "kind-dev", None).warnings)
+def test_identity_list_form_is_rejected_like_skypilots_schema():
+    with pytest.raises(ConfigError, match="SkyPilot rejects this file"):
+        _fixture("identity-list.yaml")
+
+
+def test_none_is_not_a_keyword_in_skypilot_0_14_1():
+    # 0.14.1 uses NONE as a service account name, which the API server refuses.
+    with pytest.raises(ConfigError, match="'NONE' is neither one of"):
+        _cfg("kubernetes:\n  remote_identity: NONE\n")
 
 
 def test_first_matching_glob_wins_in_file_order():
@@ -389,7 +410,7 @@ def test_context_configs_override_each_key_for_their_context_only():
 
     other = derive(config, "kind-dev", "kube-ns")
     assert (other.namespace, other.namespace_source) == ("sky", "kubernetes.namespace")
-    assert other.port_mode == "ingress"  # "Ingress": SkyPilot's enum ignores case
+    assert other.port_mode == "ingress"
     assert other.service_account == "team-sa" and not other.creates_service_account
     assert other.caller.required_features == ("core", "ingress", "high-availability")
     assert other.identities[1].required_features == ("core", "ingress")
@@ -419,10 +440,8 @@ def test_context_string_identity_beats_a_global_map_without_a_match():
     [
         (None, "loadbalancer", False),
         ("loadbalancer", "loadbalancer", False),
-        ("LoadBalancer", "loadbalancer", False),
         ("ingress", "ingress", True),
         ("podip", "podip", False),
-        ("PodIP", "podip", False),
     ],
 )
 def test_ports_modes(value, mode, ingress):
@@ -432,6 +451,27 @@ def test_ports_modes(value, mode, ingress):
     assert any(n.startswith(f"ports is {mode} (") for n in d.notes)
     for identity in d.identities:
         assert ("ingress" in identity.features) is ingress
+
+
+@pytest.mark.parametrize("value", ["Ingress", "PodIP", "LoadBalancer"])
+def test_ports_in_another_case_fail_at_launch_so_they_are_an_input_error(value):
+    # The schema accepts any case; KubernetesPortMode(value) at launch does not.
+    with pytest.raises(ConfigError, match=f"'{value}' is not a valid KubernetesPortMode"):
+        _derive(f"kubernetes:\n  ports: {value}\n")
+
+
+def test_kind_skypilot_as_current_context_means_ingress_everywhere():
+    d = _derive("kubernetes:\n  ports: Ingress\n", context="other", current_context="kind-skypilot")
+    assert d.port_mode == "ingress"
+    assert "ingress" in d.caller.features
+
+
+def test_consolidation_mode_counts_as_ha_but_makes_no_controller_deployment():
+    text = "jobs:\n  controller:\n    high_availability: true\n    consolidation_mode: true\n"
+    d = _derive(text)
+    assert d.high_availability_specified == ("jobs",)
+    assert not d.high_availability and "high-availability" not in d.caller.features
+    assert any("consolidation_mode is true" in n for n in d.notes)
 
 
 @pytest.mark.parametrize(
@@ -472,11 +512,12 @@ _NS_CASES = [
 
 
 def _ns_config(context_ns: str | None, global_ns: str | None) -> str:
+    # Quoted: a bare `on` or `no` is a YAML 1.1 boolean to SkyPilot's loader and to ours.
     text = "kubernetes:\n"
     if global_ns:
-        text += f"  namespace: {global_ns}\n"
+        text += f"  namespace: {json.dumps(global_ns)}\n"
     if context_ns:
-        text += f"  context_configs:\n    ctx:\n      namespace: {context_ns}\n"
+        text += f"  context_configs:\n    ctx:\n      namespace: {json.dumps(context_ns)}\n"
     return text
 
 
@@ -575,3 +616,72 @@ def test_module_imports_neither_kubernetes_nor_network_code():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- what SkyPilot sees: kubeconfig, token, environment -------------------------------------
+
+
+def _kc(current, names=("a", "b"), clusters=("c",)):
+    return {
+        "current-context": current,
+        "contexts": [
+            {"name": n, "context": {"cluster": "c", "namespace": f"ns-{n}"}} for n in names
+        ],
+        "clusters": [{"name": c, "cluster": {}} for c in clusters],
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (_kc(None), "no current-context"),
+        (_kc("gone"), "current-context gone names no context"),
+        (_kc("a", clusters=()), "the cluster of its current-context a is missing"),
+    ],
+)
+def test_a_kubeconfig_whose_current_context_cannot_load_shows_skypilot_no_context(data, problem):
+    view = skyconfig.kube_view(data, env={})
+    assert view.contexts == () and problem in view.warnings[0]
+    selection, setups = skyconfig.resolve(_cfg("kubernetes:\n  allowed_contexts: all\n"), view)
+    assert selection.contexts == () and setups == ()
+
+
+def test_allow_all_variable_counts_only_when_allowed_contexts_is_absent():
+    view = skyconfig.kube_view(_kc("a"), env={"SKYPILOT_ALLOW_ALL_KUBERNETES_CONTEXTS": "TRUE"})
+    assert skyconfig.resolve(None, view)[0].contexts == ("a", "b")
+    listed = _cfg("kubernetes:\n  allowed_contexts: [b]\n")
+    assert skyconfig.resolve(listed, view)[0].contexts == ("b",)
+    yes = skyconfig.kube_view(_kc("a"), env={"SKYPILOT_ALLOW_ALL_KUBERNETES_CONTEXTS": "yes"})
+    assert skyconfig.resolve(None, yes)[0].contexts == ("a",)  # only true or 1 mean on
+
+
+def test_in_cluster_context_its_name_namespace_and_exclusion():
+    env = {"SKYPILOT_IN_CLUSTER_CONTEXT_NAME": "mine", "SKYPILOT_IN_CLUSTER_NAMESPACE": "env-ns"}
+    view = skyconfig.kube_view(None, in_cluster=True, in_cluster_namespace="pod-ns", env=env)
+    selection, (setup,) = skyconfig.resolve(None, view)
+    assert selection.contexts == ("mine",)
+    assert setup.derivation is not None and setup.derivation.namespace == "env-ns"
+    # Beside a kubeconfig whose current context is an SSH Node Pool's, the pod's own wins.
+    ssh = skyconfig.kube_view(_kc("ssh-x", ("ssh-x", "a")), in_cluster=True, env={})
+    assert skyconfig.resolve(None, ssh)[0].contexts == ("in-cluster",)
+    # Left out when derived, kept when listed.
+    off = {"SKYPILOT_ALL_KUBERNETES_CONTEXTS_INCLUDES_IN_CLUSTER": "false"}
+    view = skyconfig.kube_view(_kc("a"), in_cluster=True, env=off)
+    assert skyconfig.resolve(_cfg("kubernetes:\n  allowed_contexts: all\n"), view)[0].contexts == (
+        "a",
+        "b",
+    )
+    listed = _cfg("kubernetes:\n  allowed_contexts: [in-cluster]\n")
+    assert skyconfig.resolve(listed, view)[0].contexts == ("in-cluster",)
+    # The variable never sets a kubeconfig context's namespace.
+    plain = skyconfig.kube_view(_kc("a"), env={"SKYPILOT_IN_CLUSTER_NAMESPACE": "env-ns"})
+    (setup,) = skyconfig.resolve(None, plain)[1]
+    assert setup.derivation is not None and setup.derivation.namespace == "ns-a"
+
+
+def test_a_context_skypilot_fails_on_is_an_error_of_that_context_only():
+    text = "kubernetes:\n  allowed_contexts: all\n  remote_identity:\n    a: sa-a\n"
+    _, setups = skyconfig.resolve(_cfg(text), skyconfig.kube_view(_kc("a"), env={}))
+    assert setups[0].derivation is not None and setups[0].derivation.service_account == "sa-a"
+    assert setups[1].derivation is None and setups[1].error is not None
+    assert "no entry matches context 'b'" in setups[1].error.one_line()
