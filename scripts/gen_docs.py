@@ -97,7 +97,8 @@ _REGION = re.compile(
     re.S,
 )
 # Pages with generated regions; every region name must be known (see regions()).
-MARKED_PAGES = (DOCS / "outputs.md", DOCS / "fix.md")
+MARKED_PAGES = (DOCS / "outputs.md", DOCS / "fix.md", DOCS / "skypilot-lab.md")
+OBSERVED = ROOT / "rules" / "observed"
 
 
 # --- the sample check ----------------------------------------------------------------------
@@ -295,7 +296,57 @@ def regions(report: Report, outputs: dict[str, str]) -> dict[str, Callable[[], s
         "markdown": lambda: _fence("markdown", outputs["markdown"]),
         "github": lambda: _fence("text", outputs["github"]),
         "fix-manifest": lambda: _fence("yaml", report.fix or ""),
+        "lab-proof": lab_proof,
     }
+
+
+def lab_proof() -> str:
+    """Per proven SkyPilot version and scenario: how far SkyPilot got, what it asked, and
+    what the necessity runs decided (from rules/observed/, the lab's inventory)."""
+    import json
+
+    out: list[str] = []
+    for path in sorted(OBSERVED.glob("skypilot-*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        version = doc["skypilot"]["version"]
+        lab = doc.get("lab", {})
+        out += [
+            f"### SkyPilot {version}",
+            "",
+            f"`{doc['skypilot'].get('requirement', version)}`, on Kubernetes "
+            f"{lab.get('kubernetes', '?')} with KWOK {lab.get('kwok', '?')} "
+            f"(exec simulation: {'yes' if lab.get('execSimulation') else 'no'}). "
+            f"Rerun: `{doc.get('regenerate', '')}`.",
+            "",
+            "| scenario | as cluster-admin: stopped at | distinct requests | permissions | fatal "
+            "| tolerated | not requested | bind / escalate |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, entry in sorted(doc["scenarios"].items()):
+            necessity = entry.get("necessity") or {}
+            effects = [p["effect"] for p in necessity.get("permissions", [])]
+            specials = necessity.get("bindEscalate") or {}
+
+            def count(
+                *names: str, effects: list[str] = effects, tested: bool = bool(necessity)
+            ) -> str:
+                return str(sum(e in names for e in effects)) if tested else "-"
+
+            special = ", ".join(f"{v}: {r['effect']}" for v, r in sorted(specials.items()))
+            beyond = f" (beyond `{necessity['beyond']}`)" if necessity.get("beyond") else ""
+            perms = {
+                (r["verb"], r["group"], r["resource"], r["subresource"], r["scope"])
+                for r in entry["requests"]
+            }
+            out.append(
+                f"| `{name}`{beyond} | {entry['stoppedAt']} ({entry['reason']}) "
+                f"| {len(entry['requests'])} "
+                f"| {len(perms)} "
+                f"| {count('fatal', 'fatal-cleanup')} | {count('tolerated')} "
+                f"| {count('not-requested')} | {special or '-'} |"
+            )
+        out.append("")
+    return "\n".join(out) if out else "No inventory yet.\n"
 
 
 def fill_regions(text: str, source: Path, makers: dict[str, Callable[[], str]]) -> str:
