@@ -28,7 +28,7 @@ MIN_CASES = 200
 def _python(key: str):
     python = _venvs.venv_python(key)
     if python is None:
-        where = _venvs.SKYPILOT_VENV_ROOT / key
+        where = _venvs.venv_root() / key
         message = f"SkyPilot venv {where} is absent or incomplete (no {_venvs.COMPLETE_STAMP})"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}; .ci/run installs it before the tests")
@@ -98,3 +98,18 @@ def test_deliberate_differences_are_only_the_named_ones():
     other = _corpus.case("probe", "good-bad", ports="ingress")
     bad, known = _compare.compare(other, sky_ok, {"id": "probe", "load": "x: ports: broken"})
     assert bad and not known
+
+
+def test_a_missing_venv_skips_by_hand_and_fails_in_ci(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKYCHECK_CACHE", str(tmp_path))
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="absent or incomplete"):
+        _python("0.14.1")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"\.ci/run installs it"):
+        _python("0.14.1")
+    # A venv still being installed (no stamp yet) is absent too.
+    (tmp_path / "skypilot" / "0.14.1" / "bin").mkdir(parents=True)
+    (tmp_path / "skypilot" / "0.14.1" / "bin" / "python").touch()
+    with pytest.raises(pytest.fail.Exception):
+        _python("0.14.1")
