@@ -34,7 +34,8 @@ class IdentityRole:
     @property
     def bootstraps(self) -> bool:
         return self.launches and (
-            self.remote_identity.upper() in DEFAULT_PATH_KEYWORDS
+            # case-sensitive, as SkyPilot compares them (sky/clouds/kubernetes.py)
+            self.remote_identity in DEFAULT_PATH_KEYWORDS
             or self.remote_identity == SKYPILOT_ACCOUNT
         )
 

@@ -71,7 +71,8 @@ def test_every_rule_has_an_effect_for_every_proven_version_it_applies_to():
         (for_flags("sky-sa", None), False),  # the docs' account is its own remote_identity
         (for_flags("team:sky-sa", None), False),
         (for_flags("ci", "SERVICE_ACCOUNT"), True),
-        (for_flags("ci", "local_credentials"), True),
+        (for_flags("ci", "LOCAL_CREDENTIALS"), True),
+        (for_flags("ci", "service_account"), False),  # SkyPilot's keywords are case-sensitive
         (for_flags("ci", "NO_UPLOAD"), True),
         (for_flags("skypilot-service-account", None), True),  # SkyPilot's own name
         (IdentityRole(False, "SERVICE_ACCOUNT"), False),  # the pods' own account
