@@ -27,10 +27,12 @@ lint: install
 
 test: lint
 	$(BIN)/python -m tests.cluster build
+	$(BIN)/python -m tests.skypilot build
+	$(BIN)/python -m tests.skypilot venvs --version 0.14.1
 	$(BIN)/pytest -q
 
 unit: install
-	$(BIN)/pytest -q -m "not cluster"
+	$(BIN)/pytest -q -m "not cluster and not skypilot"
 
 bench-smoke: install
 	$(BIN)/python benchmarks/run.py --smoke

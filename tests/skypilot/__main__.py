@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 import tempfile
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import yaml
@@ -49,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; returns the process exit code."""
     args = _parser().parse_args(argv)
+    # SIGTERM/SIGHUP become SystemExit, so the runner's finally blocks stop the SkyPilot API
+    # server of the run in flight (installed before the lab's own handlers, which chain here).
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     try:
         if args.command == "build":
             found = ensure_lab_binaries()
@@ -75,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _run_one(operation: str, version: str, admin: bool, config: Any) -> int:

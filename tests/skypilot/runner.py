@@ -88,7 +88,10 @@ CLUSTER_SCOPED = frozenset(
 )
 # Timeouts kept short: the lab answers in milliseconds, and pods are Running 60 ms after
 # creation, so SkyPilot's own waits only matter when something is wrong.
+# allowed_clouds: with no cached cloud list a fresh HOME would first check every cloud, and
+# the offline lab makes each of those wait for a network timeout.
 BASE_SKY_CONFIG: dict[str, Any] = {
+    "allowed_clouds": ["kubernetes"],
     "kubernetes": {"provision_timeout": 20},
 }
 CATALOG_FILES = {
@@ -103,6 +106,7 @@ CATALOG_FILES = {
     "common/metadata.csv": "AcceleratorName,MemoryGB\nH100,80\n",
 }
 TAIL_LINES = 15
+API_START_ATTEMPTS = 3
 EXEC_MARKERS = ("no exec found", "kubectl exec", "exec failed", "Failed to run command")
 
 
@@ -311,6 +315,7 @@ def run_operation(
     outputs: list[str] = []
     timed_out = False
     try:
+        _start_api_server(version, work, env)
         for step in operation.steps:
             if step.cleanup and timed_out:
                 continue
@@ -446,6 +451,19 @@ def _run_step(version: str, step: Step, work: Path, env: dict[str, str]) -> tupl
         return -9, out + f"\n[lab] step timed out after {step.timeout:.0f}s", True
 
 
+def _start_api_server(version: str, work: Path, env: dict[str, str]) -> None:
+    """``sky api start`` before the operation, retried: on a loaded machine the server can
+    miss SkyPilot's start-up deadline, which is no part of what the operation does."""
+    for attempt in range(1, API_START_ATTEMPTS + 1):
+        step = Step(("api", "start"), timeout=120.0)
+        code, out, _ = _run_step(version, step, work, env)
+        if code == 0:
+            return
+        if attempt == API_START_ATTEMPTS:
+            raise RuntimeError(f"sky api start failed {attempt} times:\n{_tail(out)}")
+        _stop_api_server(version, work, env, Path(env["HOME"]))
+
+
 def _stop_api_server(version: str, work: Path, env: dict[str, str], home: Path) -> None:
     """``sky api stop``, then kill (by pid) whatever still runs with this run's HOME."""
     with contextlib.suppress(subprocess.TimeoutExpired, OSError):
@@ -458,9 +476,13 @@ def _stop_api_server(version: str, work: Path, env: dict[str, str], home: Path) 
             check=False,
         )
     needle = f"HOME={home}".encode()
-    for pid in _pids_with_env(needle):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+    # Repeat: a dying server's helpers (multiprocessing resource tracker) can appear late.
+    for _ in range(3):
+        pids = _pids_with_env(needle)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
 
 
 def _pids_with_env(needle: bytes) -> list[int]:
