@@ -132,6 +132,7 @@ def run_scenario(
     grants: dict[str, list[dict[str, Any]]] | None,
     *,
     precreate_system: bool = False,
+    cleanup: bool = True,
 ) -> Run:
     """One first-run execution of ``scenario``: fresh namespace, reset objects, new identity.
 
@@ -151,7 +152,9 @@ def run_scenario(
         lab.grant(who, {(namespace if k == "namespace" else k): v for k, v in grants.items()})
     if scenario.setup is not None:
         scenario.setup(lab, who)
-    return run_operation(lab, version, OPERATIONS[scenario.operation], who, scenario.sky_config)
+    return run_operation(
+        lab, version, OPERATIONS[scenario.operation], who, scenario.sky_config, cleanup=cleanup
+    )
 
 
 def grants_for(
@@ -242,6 +245,11 @@ def necessity(
     """
     perms = sorted({_rule_key(p) for p in admin.permissions})
     shared = {_rule_key(p) for p in beyond}
+    # Permissions the cleanup steps (sky down, volumes delete) need beyond the main steps':
+    # only their withdrawal runs the cleanup, which halves a launch's necessity runs.
+    cleanup_only = set(perms) - {
+        _rule_key(p) for p in _main_permissions(lab, version, scenario, admin)
+    }
     has_system = any(p.scope == SYSTEM_NAMESPACE for p in perms)
     baseline = run_scenario(
         lab, version, scenario, "base", grants_for(perms), precreate_system=has_system
@@ -259,6 +267,7 @@ def necessity(
             f"n{index}",
             grants_for(perms, without=perm, system_cluster_wide=namespaces_perm),
             precreate_system=has_system and not namespaces_perm,
+            cleanup=perm in cleanup_only,
         )
         results.append({**_perm_json(perm), **_verdict(perm, run, baseline)})
         _log(f"  without {perm.label()}: {results[-1]['effect']} ({run.reason})")
@@ -290,6 +299,13 @@ def necessity(
     }
 
 
+def _main_permissions(lab: Lab, version: str, scenario: Scenario, admin: Run) -> list[Permission]:
+    """The permissions of the scenario's main steps alone (an admin run without cleanup)."""
+    if not any(step.cleanup for step in OPERATIONS[scenario.operation].steps):
+        return admin.permissions
+    return run_scenario(lab, version, scenario, "main", None, cleanup=False).permissions
+
+
 def _perm_json(perm: Permission) -> dict[str, Any]:
     return {
         "scope": perm.scope,
@@ -304,10 +320,12 @@ def _verdict(perm: Permission, run: Run, baseline: Run) -> dict[str, Any]:
     denied = [r for r in run.forbidden if _same_rule(r.permission(), perm)]
     if not denied:
         effect = "not-requested"
-    elif run.outcome == baseline.outcome:
-        effect = "tolerated"
-    else:
+    elif run.outcome != baseline.outcome:
         effect = "fatal"
+    elif run.cleanup_failed and not baseline.cleanup_failed:
+        effect = "fatal-cleanup"  # sky down / volumes delete failed: objects left behind
+    else:
+        effect = "tolerated"
     return {
         "effect": effect,
         "stoppedAt": run.outcome.value,

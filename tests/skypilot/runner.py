@@ -191,6 +191,8 @@ class Run:
     tail: str
     seconds: float
     requests: tuple[Request, ...] = field(default_factory=tuple)
+    # A cleanup step (``sky down``, ``sky volumes delete``) exited non-zero.
+    cleanup_failed: bool = False
 
     @property
     def forbidden(self) -> tuple[Request, ...]:
@@ -296,8 +298,13 @@ def run_operation(
     sky_config: dict[str, Any],
     *,
     keep_dir: Path | None = None,
+    cleanup: bool = True,
 ) -> Run:
-    """Run ``operation`` with SkyPilot ``version`` as ``identity``; see the module docstring."""
+    """Run ``operation`` with SkyPilot ``version`` as ``identity``; see the module docstring.
+
+    ``cleanup=False`` skips the cleanup steps (necessity runs that withdraw a permission
+    only the main steps use; the workload namespace is thrown away anyway).
+    """
     if not venvs.complete(version):
         raise venvs.VenvError(
             f"SkyPilot {version} is not installed: python -m tests.skypilot venvs"
@@ -314,22 +321,25 @@ def run_operation(
     exit_code = 0
     outputs: list[str] = []
     timed_out = False
+    cleanup_failed = False
+    main_output = ""
     try:
         _start_api_server(version, work, env)
         for step in operation.steps:
-            if step.cleanup and timed_out:
+            if step.cleanup:
                 continue
             code, out, expired = _run_step(version, step, work, env)
-            if not step.cleanup:
-                outputs.append(out)
-                timed_out = timed_out or expired
-                if code != 0:
-                    exit_code = code
-                    # Later main steps depend on this one; cleanup steps still run.
-                    break
+            outputs.append(out)
+            main_output = "\n".join(outputs)
+            timed_out = timed_out or expired
+            if code != 0:
+                exit_code = code
+                break  # later main steps depend on this one
         for step in operation.steps:
-            if step.cleanup and exit_code != 0:
-                _run_step(version, step, work, env)
+            if step.cleanup and cleanup and not timed_out:
+                code, out, _ = _run_step(version, step, work, env)
+                cleanup_failed = cleanup_failed or code != 0
+                outputs.append(out)
     finally:
         _stop_api_server(version, work, env, home)
     seconds = time.monotonic() - started
@@ -338,7 +348,7 @@ def run_operation(
     requests = _requests(events, identity.namespace)
     main_requests = requests  # cleanup requests belong to the run as well
     text = "\n".join(outputs)
-    outcome, reason = _classify(exit_code, timed_out, text, main_requests)
+    outcome, reason = _classify(exit_code, timed_out, main_output, main_requests)
     if keep_dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return Run(
@@ -350,6 +360,7 @@ def run_operation(
         tail=_tail(text),
         seconds=seconds,
         requests=tuple(main_requests),
+        cleanup_failed=cleanup_failed,
     )
 
 
