@@ -357,7 +357,7 @@ def run_operation(
         exit_code=exit_code,
         outcome=outcome,
         reason=reason,
-        tail=_tail(text),
+        tail=_scrub(_tail(text), identity, work, lab.cp.server),
         seconds=seconds,
         requests=tuple(main_requests),
         cleanup_failed=cleanup_failed,
@@ -585,6 +585,19 @@ def _classify(
     if execs or any(m.lower() in lowered for m in EXEC_MARKERS):
         return Outcome.STOPPED_AT_EXEC, "first kubectl exec (no exec simulation in the lab)"
     return Outcome.ERROR, _tail(text, 1) or f"exit {exit_code}"
+
+
+def _scrub(text: str, identity: Identity, work: Path, server: str) -> str:
+    """Replace what differs from run to run (names, paths, ports), so output can be compared."""
+    for value, placeholder in (
+        (str(work), "$RUN_DIR"),
+        (server, "$APISERVER"),
+        (identity.username, "$IDENTITY"),
+        (identity.name, "$IDENTITY"),
+        (identity.namespace, "$NAMESPACE"),
+    ):
+        text = text.replace(value, placeholder)
+    return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:$PORT", text)
 
 
 def _tail(text: str, lines: int = TAIL_LINES) -> str:

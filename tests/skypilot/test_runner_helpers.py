@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tests.skypilot.inventory import grants_for
+from tests.skypilot.lab import Identity
 from tests.skypilot.runner import (
     Outcome,
     Permission,
     Request,
     _classify,
     _requests,
+    _scrub,
     fixed_name,
     scope_of,
 )
@@ -119,3 +122,24 @@ def test_grants_drop_one_permission_and_add_bind_escalate_where_roles_are_made()
         "resources": ["rolebindings"],
         "verbs": ["create"],
     } in wide["cluster"]
+
+
+def test_scrub_replaces_what_changes_between_runs(tmp_path: Path) -> None:
+    who = Identity(
+        "id-n0-1a2b3c",
+        "system:serviceaccount:lab-identities:id-n0-1a2b3c",
+        tmp_path / "k",
+        "sky-9f8e7d",
+    )
+    text = (
+        'pods is forbidden: User "system:serviceaccount:lab-identities:id-n0-1a2b3c" cannot '
+        'list resource "pods" in the namespace "sky-9f8e7d" (https://127.0.0.1:41234, '
+        f"{tmp_path}/home)"
+    )
+
+    scrubbed = _scrub(text, who, tmp_path, "https://127.0.0.1:41234")
+
+    assert scrubbed == (
+        'pods is forbidden: User "$IDENTITY" cannot list resource "pods" in the namespace '
+        '"$NAMESPACE" ($APISERVER, $RUN_DIR/home)'
+    )
