@@ -237,7 +237,12 @@ def _request_table(run: Run) -> list[dict[str, Any]]:
 
 
 def necessity(
-    lab: Lab, version: str, scenario: Scenario, admin: Run, beyond: Sequence[Permission] = ()
+    lab: Lab,
+    version: str,
+    scenario: Scenario,
+    admin: Run,
+    beyond: Sequence[Permission] = (),
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Baseline + one run per withdrawn permission (+ no-bind, no-escalate); see module doc.
 
@@ -256,6 +261,28 @@ def necessity(
     )
     _log(f"  baseline: {baseline.outcome.value} ({baseline.reason}) {baseline.seconds:.0f}s")
     results: list[dict[str, Any]] = []
+    todo = [p for p in perms if p not in shared]
+
+    def progress(done: bool, specials: dict[str, Any]) -> dict[str, Any]:
+        tested = {
+            (r["scope"], r["group"], r["resource"], r["subresource"], r["verb"]) for r in results
+        }
+        result = {
+            "baseline": {"stoppedAt": baseline.outcome.value, "reason": baseline.reason},
+            "beyond": scenario.necessity_beyond,
+            "complete": done,
+            "permissions": results,
+            "notTested": [
+                _perm_json(p)
+                for p in todo
+                if (p.scope, p.group, p.resource, p.subresource, p.verb) not in tested
+            ],
+            "bindEscalate": specials,
+        }
+        if on_progress is not None:
+            on_progress(result)
+        return result
+
     for index, perm in enumerate(perms):
         if perm in shared:
             continue
@@ -271,6 +298,7 @@ def necessity(
         )
         results.append({**_perm_json(perm), **_verdict(perm, run, baseline)})
         _log(f"  without {perm.label()}: {results[-1]['effect']} ({run.reason})")
+        progress(False, {})
     specials: dict[str, Any] = {}
     if not shared and any(p.group == RBAC_GROUP and p.verb == "create" for p in perms):
         for verb in ("escalate", "bind"):
@@ -291,12 +319,7 @@ def necessity(
                 "evidence": _evidence(run),
             }
             _log(f"  without {verb}: {specials[verb]['effect']} ({run.reason})")
-    return {
-        "baseline": {"stoppedAt": baseline.outcome.value, "reason": baseline.reason},
-        "beyond": scenario.necessity_beyond,
-        "permissions": results,
-        "bindEscalate": specials,
-    }
+    return progress(True, specials)
 
 
 def _main_permissions(lab: Lab, version: str, scenario: Scenario, admin: Run) -> list[Permission]:
@@ -365,8 +388,13 @@ def regenerate(
     document.update(_header(version))
     try:
         for scenario in selected:
+
+            def save(entry: dict[str, Any], name: str = scenario.name) -> None:
+                document["scenarios"][name] = entry
+                _write(target, document)
+
             document["scenarios"][scenario.name] = scenario_entry(
-                lab, version, scenario, necessity=necessity
+                lab, version, scenario, necessity=necessity, on_progress=save
             )
             # After every scenario: a full regeneration takes long, and an interruption
             # must not lose the scenarios already done.
@@ -379,9 +407,17 @@ def regenerate(
 
 
 def scenario_entry(
-    lab: Lab, version: str, scenario: Scenario, *, necessity: bool = True
+    lab: Lab,
+    version: str,
+    scenario: Scenario,
+    *,
+    necessity: bool = True,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """The inventory entry of one scenario (admin run, then necessity runs if asked)."""
+    """The inventory entry of one scenario (admin run, then necessity runs if asked).
+
+    ``on_progress`` gets the partial entry after every necessity run (``complete: false``).
+    """
     admin = run_scenario(lab, version, scenario, "admin", None)
     _log(
         f"{scenario.name}: {admin.outcome.value} ({admin.reason}) in {admin.seconds:.1f}s, "
@@ -404,7 +440,12 @@ def scenario_entry(
         if scenario.necessity_beyond is not None:
             other = next(s for s in SCENARIOS if s.name == scenario.necessity_beyond)
             beyond = run_scenario(lab, version, other, "beyond", None).permissions
-        entry["necessity"] = globals()["necessity"](lab, version, scenario, admin, beyond)
+
+        def partial(result: dict[str, Any]) -> None:
+            if on_progress is not None:
+                on_progress({**entry, "necessity": result})
+
+        entry["necessity"] = globals()["necessity"](lab, version, scenario, admin, beyond, partial)
     else:
         entry["necessity"] = None
     return entry
