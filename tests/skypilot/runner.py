@@ -226,6 +226,9 @@ import os, sys
 from sky.provision.kubernetes import config, utils
 ctx = utils.get_current_kube_config_context_name()
 ns = utils.get_kube_config_context_namespace(ctx)
+# What a launch needing FUSE does (provision/kubernetes/config.py): make sure skypilot-system
+# exists (its RBAC part is the launch scenario's), then set up the fusermount DaemonSet.
+utils.create_namespace('skypilot-system', ctx)
 config._configure_fuse_mounting({
     'context': ctx,
     'namespace': ns,
