@@ -267,11 +267,13 @@ class ControlPlane:
         binaries: Binaries | None = None,
         detach: bool = False,
         controllers: Sequence[str] = DEFAULT_CONTROLLERS,
+        extra_apiserver_args: Sequence[str] = (),
     ) -> None:
         self.directory = Path(directory).resolve()
         self.audit = audit
         self.controller_manager = controller_manager
         self.controllers = tuple(controllers)
+        self.extra_apiserver_args = tuple(extra_apiserver_args)
         self.detach = detach
         self._binaries = binaries
         admin = TokenUser(ADMIN_USER, ("system:masters",))
@@ -494,6 +496,7 @@ class ControlPlane:
                 # Never rotate: audit windows read one file (the default rotates at 100 MB).
                 "--audit-log-maxsize=0",
             ]
+        api_argv += self.extra_apiserver_args
         self._spawn("kube-apiserver", api_argv)
         self._wait(deadline, "rbac/bootstrap-roles in /readyz", self._bootstrap_roles_ready)
         self._wait(

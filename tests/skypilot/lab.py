@@ -117,6 +117,9 @@ class Lab:
             audit=True,
             controllers=LAB_CONTROLLERS,
             binaries=self.binaries.base,
+            # SkyPilot's fusermount-server DaemonSet runs privileged (as on real clusters,
+            # where kubelets allow it); the harness's apiserver refuses that by default.
+            extra_apiserver_args=("--allow-privileged=true",),
         )
         plane.start()
         self.plane = plane

@@ -107,6 +107,8 @@ CATALOG_FILES = {
 }
 TAIL_LINES = 15
 API_START_ATTEMPTS = 3
+# Run.exit_code of a step that exited 0 without printing its operation's ``expect``.
+EXPECT_MISSING = 256
 EXEC_MARKERS = ("no exec found", "kubectl exec", "exec failed", "Failed to run command")
 
 
@@ -177,6 +179,9 @@ class Operation:
     name: str
     steps: tuple[Step, ...]
     files: tuple[tuple[str, str], ...] = ()
+    # Output the main steps must print to count as completed: `sky check` exits 0 even when
+    # it disables Kubernetes, so its exit code alone cannot tell.
+    expect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +246,7 @@ _DOWN = Step(("down", "-y", CLUSTER), cleanup=True, timeout=120.0)
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
-        Operation("check", (Step(("check", "kubernetes")),)),
+        Operation("check", (Step(("check", "kubernetes")),), expect=r"Kubernetes: enabled"),
         Operation("show-gpus", (Step(("show-gpus", "--infra", "kubernetes")),)),
         Operation("status-kubernetes", (Step(("status-kubernetes",)),)),
         Operation(
@@ -351,7 +356,11 @@ def run_operation(
     requests = _requests(events, identity.namespace)
     main_requests = requests  # cleanup requests belong to the run as well
     text = "\n".join(outputs)
+    if exit_code == 0 and operation.expect and not re.search(operation.expect, main_output):
+        exit_code = EXPECT_MISSING
     outcome, reason = _classify(exit_code, timed_out, main_output, main_requests)
+    if exit_code == EXPECT_MISSING:
+        reason += f" (exit 0, but the output lacks {operation.expect!r})"
     if keep_dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return Run(
