@@ -31,6 +31,8 @@ Outcomes: ``completed`` (exit 0); ``forbidden`` (non-zero exit and at least one 
 403 is ``forbidden[0]``); ``stopped-at-exec`` (non-zero exit at SkyPilot's first ``kubectl
 exec``: the lab has no exec simulation); ``timeout``; ``error`` (anything else; ``tail`` holds
 the last lines of output). A run that exits 0 can still have tolerated 403s in ``forbidden``.
+An operation with ``expect`` (``check``: "Kubernetes: enabled") counts as failed when it exits 0
+without printing it (``exit_code`` :data:`EXPECT_MISSING`).
 """
 
 from __future__ import annotations
