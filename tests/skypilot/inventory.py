@@ -47,6 +47,10 @@ OUTPUT_DIR = REPO / "rules" / "observed"
 SKY_SA_MANIFEST = REPO / "tests" / "manifests" / "create-sky-sa.yaml"
 SCHEMA_VERSION = 1
 RBAC_GROUP = "rbac.authorization.k8s.io"
+# A WebSocket exec/attach/port-forward is audited as `get` (code 101), yet kube-apiserver
+# v1.37.2 also authorizes it as `create`: an identity holding only `get pods/exec` gets a 403
+# audited as `get` (seen in the lab's launch baseline). Grants pair the two verbs.
+UPGRADE_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
 
 
 def _apply_sky_sa(lab: Lab, who: Identity) -> None:
@@ -179,7 +183,10 @@ def grants_for(
         if scope.startswith("other:"):
             scope = scope.split(":", 1)[1]
         resource = perm.resource + (f"/{perm.subresource}" if perm.subresource else "")
-        by_scope.setdefault(scope, {}).setdefault((perm.group, resource), set()).add(perm.verb)
+        verbs = by_scope.setdefault(scope, {}).setdefault((perm.group, resource), set())
+        verbs.add(perm.verb)
+        if perm.subresource in UPGRADE_SUBRESOURCES and perm.verb == "get":
+            verbs.add("create")
         if perm.group == RBAC_GROUP and perm.verb in ("create", "patch", "update"):
             kind = "clusterroles" if perm.resource.startswith("cluster") else "roles"
             if bind_escalate:
@@ -268,7 +275,12 @@ def necessity(
             (r["scope"], r["group"], r["resource"], r["subresource"], r["verb"]) for r in results
         }
         result = {
-            "baseline": {"stoppedAt": baseline.outcome.value, "reason": baseline.reason},
+            "baseline": {
+                "stoppedAt": baseline.outcome.value,
+                "reason": baseline.reason,
+                # Verdicts are only meaningful when the baseline stops where admin stopped.
+                "matchesAdmin": baseline.outcome == admin.outcome,
+            },
             "beyond": scenario.necessity_beyond,
             "complete": done,
             "permissions": results,

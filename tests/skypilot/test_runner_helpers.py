@@ -143,3 +143,12 @@ def test_scrub_replaces_what_changes_between_runs(tmp_path: Path) -> None:
         'pods is forbidden: User "$IDENTITY" cannot list resource "pods" in the namespace '
         '"$NAMESPACE" ($APISERVER, $RUN_DIR/home)'
     )
+
+
+def test_exec_grants_pair_get_with_create() -> None:
+    # Audited as get/101, but the apiserver also authorizes the WebSocket upgrade as create.
+    rules = grants_for([Permission("namespace", "", "pods", "exec", "get")])
+
+    assert rules["namespace"] == [
+        {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]}
+    ]
