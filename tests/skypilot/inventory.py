@@ -259,9 +259,7 @@ def necessity(
     shared = {_rule_key(p) for p in beyond}
     # Permissions the cleanup steps (sky down, volumes delete) need beyond the main steps':
     # only their withdrawal runs the cleanup, which halves a launch's necessity runs.
-    cleanup_only = set(perms) - {
-        _rule_key(p) for p in _main_permissions(lab, version, scenario, admin)
-    }
+    cleanup_only = set(perms) - {_rule_key(p) for p in admin.main_permissions}
     has_system = any(p.scope == SYSTEM_NAMESPACE for p in perms)
     baseline = run_scenario(
         lab, version, scenario, "base", grants_for(perms), precreate_system=has_system
@@ -283,7 +281,10 @@ def necessity(
             },
             "beyond": scenario.necessity_beyond,
             "complete": done,
-            "permissions": results,
+            "permissions": sorted(
+                results,
+                key=lambda r: (r["scope"], r["group"], r["resource"], r["subresource"], r["verb"]),
+            ),
             "notTested": [
                 _perm_json(p)
                 for p in todo
@@ -295,22 +296,6 @@ def necessity(
             on_progress(result)
         return result
 
-    for index, perm in enumerate(perms):
-        if perm in shared:
-            continue
-        namespaces_perm = perm.resource == "namespaces"
-        run = run_scenario(
-            lab,
-            version,
-            scenario,
-            f"n{index}",
-            grants_for(perms, without=perm, system_cluster_wide=namespaces_perm),
-            precreate_system=has_system and not namespaces_perm,
-            cleanup=perm in cleanup_only,
-        )
-        results.append({**_perm_json(perm), **_verdict(perm, run, baseline)})
-        _log(f"  without {perm.label()}: {results[-1]['effect']} ({run.reason})")
-        progress(False, {})
     specials: dict[str, Any] = {}
     if not shared and any(p.group == RBAC_GROUP and p.verb == "create" for p in perms):
         for verb in ("escalate", "bind"):
@@ -331,14 +316,27 @@ def necessity(
                 "evidence": _evidence(run),
             }
             _log(f"  without {verb}: {specials[verb]['effect']} ({run.reason})")
+            progress(False, specials)
+    # The RBAC-reconcile and runtime-class permissions first: the leads' open questions, and
+    # a regeneration stopped early should have answered them.
+    ordered = sorted(perms, key=lambda p: (p.group not in (RBAC_GROUP, "node.k8s.io"), p))
+    for index, perm in enumerate(ordered):
+        if perm in shared:
+            continue
+        namespaces_perm = perm.resource == "namespaces"
+        run = run_scenario(
+            lab,
+            version,
+            scenario,
+            f"n{index}",
+            grants_for(perms, without=perm, system_cluster_wide=namespaces_perm),
+            precreate_system=has_system and not namespaces_perm,
+            cleanup=perm in cleanup_only,
+        )
+        results.append({**_perm_json(perm), **_verdict(perm, run, baseline)})
+        _log(f"  without {perm.label()}: {results[-1]['effect']} ({run.reason})")
+        progress(False, specials)
     return progress(True, specials)
-
-
-def _main_permissions(lab: Lab, version: str, scenario: Scenario, admin: Run) -> list[Permission]:
-    """The permissions of the scenario's main steps alone (an admin run without cleanup)."""
-    if not any(step.cleanup for step in OPERATIONS[scenario.operation].steps):
-        return admin.permissions
-    return run_scenario(lab, version, scenario, "main", None, cleanup=False).permissions
 
 
 def _perm_json(perm: Permission) -> dict[str, Any]:

@@ -38,6 +38,7 @@ without printing it (``exit_code`` :data:`EXPECT_MISSING`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import os
 import re
@@ -155,6 +156,8 @@ class Request:
     name: str | None
     code: int
     scope: str
+    # Made by a cleanup step (sky down, volumes delete) rather than the operation proper.
+    cleanup: bool = False
 
     def permission(self) -> Permission:
         """The rule this request needs (for non-resource URLs: scope ``nonresource``)."""
@@ -210,6 +213,13 @@ class Run:
     def permissions(self) -> list[Permission]:
         """Distinct permissions of the run's resource requests, sorted."""
         return sorted({r.permission() for r in self.requests if r.scope != "nonresource"})
+
+    @property
+    def main_permissions(self) -> list[Permission]:
+        """Distinct permissions of the main steps' requests (cleanup steps left out)."""
+        return sorted(
+            {r.permission() for r in self.requests if r.scope != "nonresource" and not r.cleanup}
+        )
 
 
 TASK_YAML = """\
@@ -333,6 +343,7 @@ def run_operation(
     timed_out = False
     cleanup_failed = False
     main_output = ""
+    cleanup_offset = offset
     try:
         _start_api_server(version, work, env)
         for step in operation.steps:
@@ -345,6 +356,8 @@ def run_operation(
             if code != 0:
                 exit_code = code
                 break  # later main steps depend on this one
+        lab.wait_audit_quiet()
+        cleanup_offset = lab.audit_offset()
         for step in operation.steps:
             if step.cleanup and cleanup and not timed_out:
                 code, out, _ = _run_step(version, step, work, env)
@@ -355,7 +368,13 @@ def run_operation(
     seconds = time.monotonic() - started
     lab.wait_audit_quiet()
     events = lab.audit_events_since(offset, identity.username)
-    requests = _requests(events, identity.namespace)
+    cleanup_ids = {
+        e.get("auditID") for e in lab.audit_events_since(cleanup_offset, identity.username)
+    }
+    requests = [
+        dataclasses.replace(r, cleanup=True) if audit_id in cleanup_ids else r
+        for r, audit_id in _requests_with_ids(events, identity.namespace)
+    ]
     main_requests = requests  # cleanup requests belong to the run as well
     text = "\n".join(outputs)
     if exit_code == 0 and operation.expect and not re.search(operation.expect, main_output):
@@ -549,8 +568,14 @@ def fixed_name(name: str | None, sky_namespace: str) -> str | None:
 
 
 def _requests(events: Sequence[dict[str, Any]], sky_namespace: str) -> list[Request]:
+    return [r for r, _ in _requests_with_ids(events, sky_namespace)]
+
+
+def _requests_with_ids(
+    events: Sequence[dict[str, Any]], sky_namespace: str
+) -> list[tuple[Request, str]]:
     seen: set[str] = set()
-    out: list[Request] = []
+    out: list[tuple[Request, str]] = []
     for event in events:
         audit_id = event.get("auditID", "")
         # Watches and upgraded (exec, port-forward) requests log ResponseStarted and
@@ -563,12 +588,12 @@ def _requests(events: Sequence[dict[str, Any]], sky_namespace: str) -> list[Requ
         verb = event.get("verb", "")
         if ref is None:
             path = event.get("requestURI", "").split("?")[0]
-            out.append(Request(verb, "", "", "", "", path, code, "nonresource"))
+            out.append((Request(verb, "", "", "", "", path, code, "nonresource"), audit_id))
             continue
         resource = ref.get("resource", "")
         namespace = ref.get("namespace", "") or ""
         scope = scope_of(resource, namespace, sky_namespace)
-        out.append(
+        request = (
             Request(
                 verb=verb,
                 group=ref.get("apiGroup", "") or "",
@@ -578,8 +603,10 @@ def _requests(events: Sequence[dict[str, Any]], sky_namespace: str) -> list[Requ
                 name=fixed_name(ref.get("name"), sky_namespace),
                 code=code,
                 scope=scope,
-            )
+            ),
+            audit_id,
         )
+        out.append(request)
     return out
 
 
