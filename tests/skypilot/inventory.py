@@ -116,7 +116,15 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "jobs-controller-ha",
         "jobs-launch",
-        {"jobs": {"controller": {"high_availability": True}}},
+        # Small controller resources: the default (4+ CPUs, 8x memory) fits no lab node.
+        {
+            "jobs": {
+                "controller": {
+                    "high_availability": True,
+                    "resources": {"infra": "kubernetes", "cpus": 1, "memory": 2},
+                }
+            }
+        },
         note="sky jobs launch; the controller is a Deployment + PVC",
         necessity=False,
     ),
