@@ -408,24 +408,34 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 _SCHEMA_VERSIONS: dict[str, str] = {}
+# The only variables of the caller's environment SkyPilot gets.
+_KEEP_ENV = ("PATH", "LANG", "LC_ALL", "TERM", "TMPDIR")
 
 
 def _catalog_schema(version: str) -> str:
     """SkyPilot's catalog schema version (the ``vN`` directory), read from the venv once."""
     if version not in _SCHEMA_VERSIONS:
-        result = subprocess.run(
-            [
-                str(venvs.python_bin(version)),
-                "-c",
-                "from sky.skylet import constants; print(constants.CATALOG_SCHEMA_VERSION)",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        )
-        _SCHEMA_VERSIONS[version] = result.stdout.strip()
+        with tempfile.TemporaryDirectory(prefix="skylab-schema-") as home:
+            _SCHEMA_VERSIONS[version] = _read_schema(version, home)
     return _SCHEMA_VERSIONS[version]
+
+
+def _read_schema(version: str, home: str) -> str:
+    result = subprocess.run(
+        [
+            str(venvs.python_bin(version)),
+            "-c",
+            "from sky.skylet import constants; print(constants.CATALOG_SCHEMA_VERSION)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        # Not the caller's environment: a SKYPILOT_CONFIG naming a missing file (as the
+        # test suite sets) makes the import fail.
+        env={**{k: v for k, v in os.environ.items() if k in _KEEP_ENV}, "HOME": home},
+    )
+    return result.stdout.strip()
 
 
 def _prepare_home(home: Path, version: str, sky_config: dict[str, Any]) -> None:
@@ -440,8 +450,7 @@ def _prepare_home(home: Path, version: str, sky_config: dict[str, Any]) -> None:
 
 
 def _env(home: Path, identity: Identity) -> dict[str, str]:
-    keep = ("PATH", "LANG", "LC_ALL", "TERM", "TMPDIR")
-    env = {k: v for k, v in os.environ.items() if k in keep}
+    env = {k: v for k, v in os.environ.items() if k in _KEEP_ENV}
     env.update(
         {
             "HOME": str(home),
