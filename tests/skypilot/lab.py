@@ -271,7 +271,8 @@ class Lab:
     def reset_skypilot_objects(self) -> None:
         """Delete what a first SkyPilot run creates, so the next run is a first run again.
 
-        The ``skypilot-system`` namespace (waits for the namespace controller), the
+        The ``skypilot-system`` namespace (waits for the namespace controller), SkyPilot's
+        roles and bindings in ``ingress-nginx``, the
         ClusterRoles/ClusterRoleBindings named ``skypilot-*``, and the lab's own cluster-wide
         grants (earlier identities lose them).
         """
@@ -283,6 +284,13 @@ class Lab:
                     self.cp.request(
                         "DELETE", f"/apis/rbac.authorization.k8s.io/v1/{kind}/{name}", ok=(200, 404)
                     )
+        # SkyPilot's ingress role and binding live in ingress-nginx, which the lab keeps.
+        for kind in ("rolebindings", "roles"):
+            base = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{INGRESS_NAMESPACE}/{kind}"
+            for item in (self.cp.get(base) or {}).get("items", []):
+                name = item["metadata"]["name"]
+                if name.startswith("skypilot-"):
+                    self.cp.request("DELETE", f"{base}/{name}", ok=(200, 404))
         self.cp.delete_namespace("skypilot-system", wait=True, timeout=120.0)
 
     # ------------------------------------------------------------------ audit
