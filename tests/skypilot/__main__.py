@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         "--no-necessity", action="store_true", help="skip the necessity runs (admin runs only)"
     )
     inv.add_argument("--output-dir", type=Path, default=None)
+    inv.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep verdicts of an interrupted regeneration (complete: false) and add the rest",
+    )
     return parser
 
 
@@ -75,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                     scenarios=args.scenario,
                     necessity=not args.no_necessity,
                     output_dir=args.output_dir,
+                    resume=args.resume,
                 )
                 print(path)
     except (BuildError, venvs.VenvError) as err:

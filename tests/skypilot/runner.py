@@ -109,7 +109,7 @@ CATALOG_FILES = {
     "common/metadata.csv": "AcceleratorName,MemoryGB\nH100,80\n",
 }
 TAIL_LINES = 15
-API_START_ATTEMPTS = 3
+API_START_ATTEMPTS = 5
 # Run.exit_code of a step that exited 0 without printing its operation's ``expect``.
 EXPECT_MISSING = 256
 EXEC_MARKERS = ("no exec found", "kubectl exec", "exec failed", "Failed to run command")
