@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint unit bench-smoke docs clean
+.PHONY: install demo test lint unit bench-smoke docs clean lab inventory
 
 $(BIN)/skycheck: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,11 +26,28 @@ lint: install
 	$(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
 
 test: lint
+	bash scripts/install-system-deps.sh
 	$(BIN)/python -m tests.cluster build
+	$(BIN)/python -m tests.skypilot build
+	$(BIN)/python -m tests.skypilot venvs
 	$(BIN)/pytest -q
 
+# The whole SkyPilot closed loop: every case, every fatal check dropped in turn, more random
+# worlds, for every proven SkyPilot version (CI runs a subset inside `make test`).
+lab: install
+	bash scripts/install-system-deps.sh
+	$(BIN)/python -m tests.cluster build
+	$(BIN)/python -m tests.skypilot build
+	$(BIN)/python -m tests.skypilot venvs
+	SKYCHECK_LAB_FULL=1 $(BIN)/pytest -q -m skypilot tests/skypilot
+
+# Regenerate rules/observed/ (the inventory) for every proven SkyPilot version.
+inventory: install
+	bash scripts/install-system-deps.sh
+	$(BIN)/python -m tests.skypilot inventory
+
 unit: install
-	$(BIN)/pytest -q -m "not cluster"
+	$(BIN)/pytest -q -m "not cluster and not skypilot"
 
 bench-smoke: install
 	$(BIN)/python benchmarks/run.py --smoke

@@ -4,6 +4,12 @@ Layout under the cache dir (``$SKYCHECK_CACHE`` or ``~/.cache/skycheck``)::
 
     bin/k8s-v1.37.2/{kube-apiserver,kubectl,kube-controller-manager}
     bin/etcd-v3.6.16/etcd
+    bin/kube-scheduler-v1.37.2/kube-scheduler      (SkyPilot lab only: ensure_lab_binaries)
+    bin/kwok-v0.8.0/{kwok,stages.yaml}             (SkyPilot lab only)
+
+The lab's binaries get their own entries instead of joining ``k8s-v1.37.2``: adding a command
+there would make every worktree sharing the cache rebuild and re-install that entry while other
+test runs execute from it.
 
 Versions come from the wrapper modules' go.mod files in ``tests/cluster/go/`` so that bumping a
 version is a one-file change (plus ``go/update_gomod.py`` for Kubernetes). Every build writes
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -32,16 +39,30 @@ from typing import TextIO
 GO_DIR = Path(__file__).resolve().parent / "go"
 K8S_MODULE_DIR = GO_DIR / "kubernetes"
 ETCD_MODULE_DIR = GO_DIR / "etcd"
+KWOK_MODULE_DIR = GO_DIR / "kwok"
 
 K8S_MODULE = "k8s.io/kubernetes"
 ETCD_MODULE = "go.etcd.io/etcd/server/v3"
 K8S_COMMANDS = ("kube-apiserver", "kubectl", "kube-controller-manager")
+KWOK_MODULE = "sigs.k8s.io/kwok"
+SCHEDULER_COMMAND = "kube-scheduler"
+# Standalone kwok ships no default stages; these files of its module make nodes Ready (and keep
+# them so) and move pods to Running / delete them. Relative to the module root.
+KWOK_STAGE_FILES = (
+    "kustomize/stage/node/fast/node-initialize.yaml",
+    "kustomize/stage/node/heartbeat/node-heartbeat.yaml",
+    "kustomize/stage/pod/fast/pod-ready.yaml",
+    "kustomize/stage/pod/fast/pod-complete.yaml",
+    "kustomize/stage/pod/fast/pod-delete.yaml",
+)
 
 # Measured on the 2-core CI-sized machine with an empty Go build cache (k8s: 6m40s; etcd: 83s
 # alone, ~30s after the k8s build since they share grpc/otel/protobuf). Only used for the
 # progress message, so someone watching a silent `go build` knows whether to wait or worry.
 K8S_COLD_BUILD_MINUTES = 7
 ETCD_COLD_BUILD_MINUTES = 2
+SCHEDULER_COLD_BUILD_MINUTES = 2
+KWOK_COLD_BUILD_MINUTES = 3
 # Long silent builds get killed by CI "no output" watchdogs; print a heartbeat this often.
 HEARTBEAT_SECONDS = 60.0
 
@@ -140,6 +161,67 @@ def ensure_binaries(log: TextIO | None = None) -> Binaries:
     return found
 
 
+@dataclass(frozen=True)
+class LabBinaries:
+    """The SkyPilot lab's extra executables (tests/skypilot) on top of :class:`Binaries`."""
+
+    base: Binaries
+    kube_scheduler: Path
+    kwok: Path
+    kwok_stages: Path
+    kwok_version: str
+
+
+def kwok_version() -> str:
+    """KWOK version pinned by ``go/kwok/go.mod``."""
+    return module_version(KWOK_MODULE_DIR / "go.mod", KWOK_MODULE)
+
+
+def scheduler_bin_dir(root: Path | None = None) -> Path:
+    """Final cache directory of kube-scheduler (same Kubernetes version as the apiserver)."""
+    return (root or cache_dir()) / "bin" / f"kube-scheduler-{k8s_version()}"
+
+
+def kwok_bin_dir(root: Path | None = None) -> Path:
+    """Final cache directory of kwok and its stage file."""
+    return (root or cache_dir()) / "bin" / f"kwok-{kwok_version()}"
+
+
+def cached_lab_binaries(root: Path | None = None) -> LabBinaries | None:
+    """The cached lab binaries if all of them (and the base ones) are present, else ``None``."""
+    base = cached_binaries(root)
+    scheduler = scheduler_bin_dir(root) / SCHEDULER_COMMAND
+    kwok_dir = kwok_bin_dir(root)
+    if base is None or not all(
+        p.is_file() for p in (scheduler, kwok_dir / "kwok", kwok_dir / "stages.yaml")
+    ):
+        return None
+    return LabBinaries(
+        base=base,
+        kube_scheduler=scheduler,
+        kwok=kwok_dir / "kwok",
+        kwok_stages=kwok_dir / "stages.yaml",
+        kwok_version=kwok_version(),
+    )
+
+
+def ensure_lab_binaries(log: TextIO | None = None) -> LabBinaries:
+    """Like :func:`ensure_binaries`, plus kube-scheduler and kwok for the SkyPilot lab."""
+    out = log if log is not None else sys.stderr
+    found = cached_lab_binaries()
+    if found is not None:
+        return found
+    ensure_binaries(out)
+    root = cache_dir()
+    with _lock(root / "bin" / ".build.lock"):
+        _ensure_scheduler(root, out)
+        _ensure_kwok(root, out)
+    found = cached_lab_binaries()
+    if found is None:  # pragma: no cover - _ensure_* raise first
+        raise BuildError("build finished but lab binaries are missing from the cache")
+    return found
+
+
 @contextlib.contextmanager
 def _lock(path: Path) -> Iterator[None]:
     with path.open("a") as handle:
@@ -164,21 +246,9 @@ def _ensure_k8s(root: Path, out: TextIO) -> None:
     else:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        major, minor = version.lstrip("v").split(".")[:2]
-        # Same stamping as upstream's hack/lib/version.sh, so `kubectl version` and the
-        # apiserver's /version report the real version (and skew checks behave).
-        ldflags = " ".join(
-            [
-                "-s -w",
-                f"-X k8s.io/component-base/version.gitVersion={version}",
-                f"-X k8s.io/component-base/version.gitMajor={major}",
-                f"-X k8s.io/component-base/version.gitMinor={minor}",
-                "-X k8s.io/component-base/version.gitTreeState=clean",
-            ]
-        )
         _go_build(
             K8S_MODULE_DIR,
-            ldflags,
+            _k8s_ldflags(version),
             partial,
             [f"{K8S_MODULE}/cmd/{c}" for c in K8S_COMMANDS],
             label=f"{', '.join(K8S_COMMANDS)} {version}",
@@ -217,6 +287,92 @@ def _ensure_etcd(root: Path, out: TextIO) -> None:
         if not _usable(partial, ("etcd",), version):
             raise BuildError(f"built etcd in {partial} does not report {version}")
     _install(partial, final)
+
+
+def _ensure_scheduler(root: Path, out: TextIO) -> None:
+    version = k8s_version()
+    final = scheduler_bin_dir(root)
+    if (final / SCHEDULER_COMMAND).is_file():
+        return
+    partial = final.with_name(final.name + ".partial")
+    _wait_for_foreign_builds(partial, out)
+    if not _usable(partial, (SCHEDULER_COMMAND,), version):
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        _go_build(
+            K8S_MODULE_DIR,
+            _k8s_ldflags(version),
+            partial,
+            [f"{K8S_MODULE}/cmd/{SCHEDULER_COMMAND}"],
+            label=f"{SCHEDULER_COMMAND} {version}",
+            minutes=SCHEDULER_COLD_BUILD_MINUTES,
+            out=out,
+        )
+        if not _usable(partial, (SCHEDULER_COMMAND,), version):
+            raise BuildError(f"built {SCHEDULER_COMMAND} in {partial} does not report {version}")
+    _install(partial, final)
+
+
+def _ensure_kwok(root: Path, out: TextIO) -> None:
+    version = kwok_version()
+    final = kwok_bin_dir(root)
+    if (final / "kwok").is_file() and (final / "stages.yaml").is_file():
+        return
+    partial = final.with_name(final.name + ".partial")
+    _wait_for_foreign_builds(partial, out)
+    if not _usable(partial, ("kwok",), version):
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        _go_build(
+            KWOK_MODULE_DIR,
+            # kwok's --version comes from pkg/consts (set in the module itself, no -X needed).
+            "-s -w",
+            partial,
+            [f"{KWOK_MODULE}/cmd/kwok"],
+            label=f"kwok {version}",
+            minutes=KWOK_COLD_BUILD_MINUTES,
+            out=out,
+        )
+        if not _usable(partial, ("kwok",), version):
+            raise BuildError(f"built kwok in {partial} does not report {version}")
+    (partial / "stages.yaml").write_text(_kwok_stages(version), encoding="utf-8")
+    _install(partial, final)
+
+
+def _kwok_stages(version: str) -> str:
+    """The stage files of kwok's module, concatenated as one multi-document YAML file."""
+    go = shutil.which("go")
+    if go is None:
+        raise BuildError("`go` is not on PATH; it is needed once to fetch kwok's stage files")
+    env = dict(os.environ, GOFLAGS="-mod=readonly")
+    result = subprocess.run(
+        [go, "mod", "download", "-json", f"{KWOK_MODULE}@{version}"],
+        cwd=KWOK_MODULE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BuildError(f"go mod download {KWOK_MODULE}@{version} failed: {result.stderr}")
+    module_root = Path(json.loads(result.stdout)["Dir"])
+    docs = [(module_root / name).read_text(encoding="utf-8").strip() for name in KWOK_STAGE_FILES]
+    return "\n---\n".join(docs) + "\n"
+
+
+def _k8s_ldflags(version: str) -> str:
+    major, minor = version.lstrip("v").split(".")[:2]
+    # Same stamping as upstream's hack/lib/version.sh, so `kubectl version` and the
+    # apiserver's /version report the real version (and skew checks behave).
+    return " ".join(
+        [
+            "-s -w",
+            f"-X k8s.io/component-base/version.gitVersion={version}",
+            f"-X k8s.io/component-base/version.gitMajor={major}",
+            f"-X k8s.io/component-base/version.gitMinor={minor}",
+            "-X k8s.io/component-base/version.gitTreeState=clean",
+        ]
+    )
 
 
 def _install(partial: Path, final: Path) -> None:

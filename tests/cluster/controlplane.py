@@ -64,6 +64,14 @@ PORT_RETRIES = 3
 
 _PR_SET_PDEATHSIG = 1
 
+# The controllers every test cluster runs (see the module docstring); the SkyPilot lab passes
+# a longer list through ``ControlPlane(controllers=...)``.
+DEFAULT_CONTROLLERS = (
+    "clusterrole-aggregation-controller",
+    "serviceaccount-controller",
+    "namespace-controller",
+)
+
 
 class ControlPlaneError(RuntimeError):
     """The control plane failed to start, answer or stop."""
@@ -258,10 +266,14 @@ class ControlPlane:
         controller_manager: bool = True,
         binaries: Binaries | None = None,
         detach: bool = False,
+        controllers: Sequence[str] = DEFAULT_CONTROLLERS,
+        extra_apiserver_args: Sequence[str] = (),
     ) -> None:
         self.directory = Path(directory).resolve()
         self.audit = audit
         self.controller_manager = controller_manager
+        self.controllers = tuple(controllers)
+        self.extra_apiserver_args = tuple(extra_apiserver_args)
         self.detach = detach
         self._binaries = binaries
         admin = TokenUser(ADMIN_USER, ("system:masters",))
@@ -484,6 +496,7 @@ class ControlPlane:
                 # Never rotate: audit windows read one file (the default rotates at 100 MB).
                 "--audit-log-maxsize=0",
             ]
+        api_argv += self.extra_apiserver_args
         self._spawn("kube-apiserver", api_argv)
         self._wait(deadline, "rbac/bootstrap-roles in /readyz", self._bootstrap_roles_ready)
         self._wait(
@@ -497,8 +510,7 @@ class ControlPlane:
                 [
                     str(binaries.kube_controller_manager),
                     f"--kubeconfig={self.admin_kubeconfig}",
-                    "--controllers=clusterrole-aggregation-controller,"
-                    "serviceaccount-controller,namespace-controller",
+                    "--controllers=" + ",".join(self.controllers),
                     "--leader-elect=false",
                     # No serving endpoint: nothing scrapes it, and it would need a port + certs.
                     "--secure-port=0",
@@ -510,6 +522,20 @@ class ControlPlane:
                 "serviceaccount default/default",
                 lambda: self._exists("/api/v1/namespaces/default/serviceaccounts/default"),
             )
+
+    def spawn(self, name: str, argv: list[str]) -> None:
+        """Start one more child (log ``<dir>/<name>.log``) that :meth:`stop` stops first.
+
+        For components layered on a started plane (the SkyPilot lab's scheduler and kwok):
+        they get the same process-group, pdeathsig and atexit cleanup as the core processes.
+        """
+        if not self._processes:
+            raise ControlPlaneError("control plane not started")
+        if self.detach:
+            raise ControlPlaneError(
+                "spawn() is for attached planes only (pids.json is written once)"
+            )
+        self._spawn(name, argv)
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = self.directory / f"{name}.log"

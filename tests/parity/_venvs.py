@@ -1,28 +1,21 @@
-"""Where the pinned SkyPilot installs live, and which are complete."""
+"""Where the pinned SkyPilot installs live, and which are complete: the lab's venvs
+(tests/skypilot/venvs.py, which .ci/run installs); nothing here installs anything."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cluster.build import cache_dir
+from tests.skypilot import venvs
 
-# One venv per pinned SkyPilot under the test cache ($SKYCHECK_CACHE or
-# ~/.cache/skycheck), each complete once it holds COMPLETE_STAMP. .ci/run installs
-# them (tests/skypilot/); nothing here installs anything.
-SKYPILOT_VENV_SUBDIR = "skypilot"
-COMPLETE_STAMP = ".complete"
-PINNED = ("0.14.1", "nightly-1.0.0.dev20261027")
+COMPLETE_STAMP = venvs.STAMP
+PINNED = tuple(venvs.VERSIONS)
 
 
 def venv_root() -> Path:
     """The directory holding one venv per pinned SkyPilot version."""
-    return cache_dir() / SKYPILOT_VENV_SUBDIR
+    return venvs.venv_dir(PINNED[0]).parent
 
 
 def venv_python(key: str) -> Path | None:
     """The python of the SkyPilot venv ``key``, or None while it is absent or incomplete."""
-    root = venv_root() / key
-    python = root / "bin" / "python"
-    if (root / COMPLETE_STAMP).exists() and python.exists():
-        return python
-    return None
+    return venvs.python_bin(key) if venvs.complete(key) else None

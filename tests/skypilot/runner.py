@@ -1,0 +1,656 @@
+"""Run one SkyPilot operation as one identity against the lab and say what happened.
+
+API (used by the closed-loop tests and by :mod:`tests.skypilot.inventory`)::
+
+    from tests.skypilot.lab import Lab
+    from tests.skypilot.runner import OPERATIONS, run_operation
+
+    run = run_operation(lab, "0.14.1", OPERATIONS["launch"], identity, {"kubernetes": {...}})
+    run.outcome      # Outcome.COMPLETED / STOPPED_AT_EXEC / FORBIDDEN / ERROR / TIMEOUT
+    run.forbidden    # the identity's 403 requests, in order (empty when none)
+    run.requests     # every request of the identity in the run's window, deduplicated by
+                     # auditID, in log order; Request(verb, group, resource, subresource,
+                     # namespace, name, code, scope)
+    run.permissions  # distinct Permission(verb, group, resource, subresource, scope, name)
+
+Each run gets a private HOME with ``~/.sky/config.yaml`` written from the given dict (plus the
+lab defaults in :data:`BASE_SKY_CONFIG`), the minimal offline catalog files, a fixed user hash
+(so object names repeat from run to run), the identity's kubeconfig as ``KUBECONFIG``, and
+``sky api stop`` afterwards; any process still carrying that HOME is then killed by pid. Every
+step has a timeout.
+
+``scope`` says how a rule would scope a request: ``namespace`` (SkyPilot's workload
+namespace, the identity's context namespace), ``skypilot-system``, ``ingress-nginx``,
+``cluster`` (cluster-scoped objects and all-namespace lists, whatever namespace the audit
+event shows: a create of a cluster-scoped object can carry the request's namespace), or
+``other:<ns>``. ``name`` is kept when it is fixed (the same for every user: e.g.
+``skypilot-system``, ``skypilot-service-account``), ``$NAMESPACE`` for SkyPilot's namespace,
+and ``None`` when it derives from a cluster, volume or user name.
+
+Outcomes: ``completed`` (exit 0); ``forbidden`` (non-zero exit and at least one 403; the first
+403 is ``forbidden[0]``); ``stopped-at-exec`` (non-zero exit at SkyPilot's first ``kubectl
+exec``: the lab has no exec simulation); ``timeout``; ``error`` (anything else; ``tail`` holds
+the last lines of output). A run that exits 0 can still have tolerated 403s in ``forbidden``.
+An operation with ``expect`` (``check``: "Kubernetes: enabled") counts as failed when it exits 0
+without printing it (``exit_code`` :data:`EXPECT_MISSING`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.skypilot import venvs
+from tests.skypilot.lab import INGRESS_NAMESPACE, Identity, Lab
+
+SYSTEM_NAMESPACE = "skypilot-system"
+# Fixed, so names SkyPilot derives from it (cluster_name_on_cloud, controller names) repeat.
+USER_HASH = "abcd1234"
+CLUSTER = "skylab"
+VOLUME = "skylab-vol"
+# Resources without a namespace (RBAC scope "cluster"), as the apiserver serves them.
+CLUSTER_SCOPED = frozenset(
+    {
+        "nodes",
+        "namespaces",
+        "persistentvolumes",
+        "clusterroles",
+        "clusterrolebindings",
+        "storageclasses",
+        "runtimeclasses",
+        "ingressclasses",
+        "priorityclasses",
+        "customresourcedefinitions",
+        "csidrivers",
+        "csinodes",
+        "volumeattachments",
+        "apiservices",
+        "selfsubjectaccessreviews",
+        "selfsubjectrulesreviews",
+        "subjectaccessreviews",
+        "tokenreviews",
+        "certificatesigningrequests",
+        "mutatingwebhookconfigurations",
+        "validatingwebhookconfigurations",
+    }
+)
+# Timeouts kept short: the lab answers in milliseconds, and pods are Running 60 ms after
+# creation, so SkyPilot's own waits only matter when something is wrong.
+# allowed_clouds: with no cached cloud list a fresh HOME would first check every cloud, and
+# the offline lab makes each of those wait for a network timeout.
+BASE_SKY_CONFIG: dict[str, Any] = {
+    "allowed_clouds": ["kubernetes"],
+    "kubernetes": {"provision_timeout": 20},
+}
+CATALOG_FILES = {
+    "kubernetes/images.csv": (
+        "Tag,ImageId,Region\n"
+        "skypilot:custom-cpu-ubuntu-2204-v1,docker:us-docker.pkg.dev/sky-dev-465/skypilotk8s/"
+        "skypilot:latest,\n"
+        "skypilot:custom-gpu-ubuntu-2204-v1,docker:us-docker.pkg.dev/sky-dev-465/skypilotk8s/"
+        "skypilot-gpu:latest,\n"
+    ),
+    "common/accelerators.csv": "AcceleratorName,Clouds\nH100,\"['Kubernetes']\"\n",
+    "common/metadata.csv": "AcceleratorName,MemoryGB\nH100,80\n",
+}
+TAIL_LINES = 15
+API_START_ATTEMPTS = 5
+# Run.exit_code of a step that exited 0 without printing its operation's ``expect``.
+EXPECT_MISSING = 256
+EXEC_MARKERS = ("no exec found", "kubectl exec", "exec failed", "Failed to run command")
+
+
+class Outcome(str, enum.Enum):
+    """Where a run stopped."""
+
+    COMPLETED = "completed"
+    STOPPED_AT_EXEC = "stopped-at-exec"
+    FORBIDDEN = "forbidden"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True, order=True)
+class Permission:
+    """What an RBAC rule must allow for one request (name ``None``: not a fixed name)."""
+
+    scope: str
+    group: str
+    resource: str
+    subresource: str
+    verb: str
+    name: str | None = None
+
+    def label(self) -> str:
+        """``verb group/resource/subresource @scope [name]`` for humans."""
+        res = self.resource + (f"/{self.subresource}" if self.subresource else "")
+        grp = self.group or "core"
+        named = f" {self.name}" if self.name else ""
+        return f"{self.verb} {grp}/{res} @{self.scope}{named}"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One audited request of the identity (non-resource URLs: resource ``""``, name = path)."""
+
+    verb: str
+    group: str
+    resource: str
+    subresource: str
+    namespace: str
+    name: str | None
+    code: int
+    scope: str
+    # Made by a cleanup step (sky down, volumes delete) rather than the operation proper.
+    cleanup: bool = False
+
+    def permission(self) -> Permission:
+        """The rule this request needs (for non-resource URLs: scope ``nonresource``)."""
+        return Permission(
+            self.scope, self.group, self.resource, self.subresource, self.verb, self.name
+        )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of an operation: ``sky`` arguments, or a python snippet for the venv."""
+
+    argv: tuple[str, ...] = ()
+    python: str | None = None
+    # Cleanup steps (``sky down``) always run; their failure does not change the outcome.
+    cleanup: bool = False
+    timeout: float = 180.0
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A named SkyPilot operation: its steps and the files it needs in the run dir."""
+
+    name: str
+    steps: tuple[Step, ...]
+    files: tuple[tuple[str, str], ...] = ()
+    # Output the main steps must print to count as completed: `sky check` exits 0 even when
+    # it disables Kubernetes, so its exit code alone cannot tell.
+    expect: str | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one operation did: exit code, where it stopped, and the identity's requests."""
+
+    operation: str
+    version: str
+    exit_code: int
+    outcome: Outcome
+    reason: str
+    tail: str
+    seconds: float
+    requests: tuple[Request, ...] = field(default_factory=tuple)
+    # A cleanup step (``sky down``, ``sky volumes delete``) exited non-zero.
+    cleanup_failed: bool = False
+
+    @property
+    def forbidden(self) -> tuple[Request, ...]:
+        """The identity's 403 requests, in order."""
+        return tuple(r for r in self.requests if r.code == 403)
+
+    @property
+    def permissions(self) -> list[Permission]:
+        """Distinct permissions of the run's resource requests, sorted."""
+        return sorted({r.permission() for r in self.requests if r.scope != "nonresource"})
+
+    @property
+    def main_permissions(self) -> list[Permission]:
+        """Distinct permissions of the main steps' requests (cleanup steps left out)."""
+        return sorted(
+            {r.permission() for r in self.requests if r.scope != "nonresource" and not r.cleanup}
+        )
+
+
+TASK_YAML = """\
+name: skylab-task
+resources:
+  infra: kubernetes
+  cpus: 1
+  memory: 1
+run: echo hello
+"""
+VOLUME_YAML = f"""\
+name: {VOLUME}
+type: k8s-pvc
+infra: kubernetes
+size: 1Gi
+config:
+  access_mode: ReadWriteOnce
+"""
+FUSE_SNIPPET = """\
+import os, sys
+from sky.provision.kubernetes import config, utils
+ctx = utils.get_current_kube_config_context_name()
+ns = utils.get_kube_config_context_namespace(ctx)
+# What a launch needing FUSE does (provision/kubernetes/config.py): make sure skypilot-system
+# exists (its RBAC part is the launch scenario's), then set up the fusermount DaemonSet.
+utils.create_namespace('skypilot-system', ctx)
+config._configure_fuse_mounting({
+    'context': ctx,
+    'namespace': ns,
+    'skypilot_system_namespace': 'skypilot-system',
+})
+print('fuse mounting configured')
+"""
+_DOWN = Step(("down", "-y", CLUSTER), cleanup=True, timeout=120.0)
+
+OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        Operation("check", (Step(("check", "kubernetes")),), expect=r"Kubernetes: enabled"),
+        Operation("show-gpus", (Step(("show-gpus", "--infra", "kubernetes")),)),
+        Operation("status-kubernetes", (Step(("status-kubernetes",)),)),
+        Operation(
+            "launch",
+            (Step(("launch", "-y", "-c", CLUSTER, "--infra", "kubernetes", "task.yaml")), _DOWN),
+            (("task.yaml", TASK_YAML),),
+        ),
+        Operation(
+            "launch-ports",
+            (
+                Step(
+                    (
+                        "launch",
+                        "-y",
+                        "-c",
+                        CLUSTER,
+                        "--infra",
+                        "kubernetes",
+                        "--ports",
+                        "8080",
+                        "task.yaml",
+                    )
+                ),
+                _DOWN,
+            ),
+            (("task.yaml", TASK_YAML),),
+        ),
+        Operation(
+            "volumes",
+            (
+                Step(("volumes", "apply", "-y", "volume.yaml")),
+                Step(("volumes", "delete", "-y", VOLUME), cleanup=True),
+            ),
+            (("volume.yaml", VOLUME_YAML),),
+        ),
+        Operation("fuse-daemonset", (Step(python=FUSE_SNIPPET),)),
+        Operation(
+            "jobs-launch",
+            (
+                Step(
+                    ("jobs", "launch", "-y", "-n", "skylab-job", "task.yaml"),
+                    timeout=240.0,
+                ),
+                Step(("down", "-y", f"sky-jobs-controller-{USER_HASH}"), cleanup=True),
+            ),
+            (("task.yaml", TASK_YAML),),
+        ),
+    )
+}
+
+
+def run_operation(
+    lab: Lab,
+    version: str,
+    operation: Operation,
+    identity: Identity,
+    sky_config: dict[str, Any],
+    *,
+    keep_dir: Path | None = None,
+    cleanup: bool = True,
+) -> Run:
+    """Run ``operation`` with SkyPilot ``version`` as ``identity``; see the module docstring.
+
+    ``cleanup=False`` skips the cleanup steps (necessity runs that withdraw a permission
+    only the main steps use; the workload namespace is thrown away anyway).
+    """
+    if not venvs.complete(version):
+        raise venvs.VenvError(
+            f"SkyPilot {version} is not installed: python -m tests.skypilot venvs"
+        )
+    work = Path(tempfile.mkdtemp(prefix=f"skylab-{operation.name}-", dir=keep_dir))
+    home = work / "home"
+    _prepare_home(home, version, _merge(BASE_SKY_CONFIG, sky_config))
+    for name, text in operation.files:
+        (work / name).write_text(text)
+    env = _env(home, identity)
+    lab.wait_audit_quiet()
+    offset = lab.audit_offset()
+    started = time.monotonic()
+    exit_code = 0
+    outputs: list[str] = []
+    timed_out = False
+    cleanup_failed = False
+    main_output = ""
+    cleanup_offset = offset
+    try:
+        _start_api_server(version, work, env)
+        for step in operation.steps:
+            if step.cleanup:
+                continue
+            code, out, expired = _run_step(version, step, work, env)
+            outputs.append(out)
+            main_output = "\n".join(outputs)
+            timed_out = timed_out or expired
+            if code != 0:
+                exit_code = code
+                break  # later main steps depend on this one
+        lab.wait_audit_quiet()
+        cleanup_offset = lab.audit_offset()
+        for step in operation.steps:
+            if step.cleanup and cleanup and not timed_out:
+                code, out, _ = _run_step(version, step, work, env)
+                cleanup_failed = cleanup_failed or code != 0
+                outputs.append(out)
+    finally:
+        _stop_api_server(version, work, env, home)
+    seconds = time.monotonic() - started
+    lab.wait_audit_quiet()
+    events = lab.audit_events_since(offset, identity.username)
+    cleanup_ids = {
+        e.get("auditID") for e in lab.audit_events_since(cleanup_offset, identity.username)
+    }
+    requests = [
+        dataclasses.replace(r, cleanup=True) if audit_id in cleanup_ids else r
+        for r, audit_id in _requests_with_ids(events, identity.namespace)
+    ]
+    main_requests = requests  # cleanup requests belong to the run as well
+    text = "\n".join(outputs)
+    if exit_code == 0 and operation.expect and not re.search(operation.expect, main_output):
+        exit_code = EXPECT_MISSING
+    outcome, reason = _classify(exit_code, timed_out, main_output, main_requests)
+    if exit_code == EXPECT_MISSING:
+        reason += f" (exit 0, but the output lacks {operation.expect!r})"
+    if keep_dir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return Run(
+        operation=operation.name,
+        version=version,
+        exit_code=exit_code,
+        outcome=outcome,
+        reason=reason,
+        tail=_scrub(_tail(text), identity, work, lab.cp.server),
+        seconds=seconds,
+        requests=tuple(main_requests),
+        cleanup_failed=cleanup_failed,
+    )
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+_SCHEMA_VERSIONS: dict[str, str] = {}
+# The only variables of the caller's environment SkyPilot gets.
+_KEEP_ENV = ("PATH", "LANG", "LC_ALL", "TERM", "TMPDIR")
+
+
+def _catalog_schema(version: str) -> str:
+    """SkyPilot's catalog schema version (the ``vN`` directory), read from the venv once."""
+    if version not in _SCHEMA_VERSIONS:
+        with tempfile.TemporaryDirectory(prefix="skylab-schema-") as home:
+            _SCHEMA_VERSIONS[version] = _read_schema(version, home)
+    return _SCHEMA_VERSIONS[version]
+
+
+def _read_schema(version: str, home: str) -> str:
+    result = subprocess.run(
+        [
+            str(venvs.python_bin(version)),
+            "-c",
+            "from sky.skylet import constants; print(constants.CATALOG_SCHEMA_VERSION)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        # Not the caller's environment: a SKYPILOT_CONFIG naming a missing file (as the
+        # test suite sets) makes the import fail.
+        env={**{k: v for k, v in os.environ.items() if k in _KEEP_ENV}, "HOME": home},
+    )
+    return result.stdout.strip()
+
+
+def _prepare_home(home: Path, version: str, sky_config: dict[str, Any]) -> None:
+    sky = home / ".sky"
+    sky.mkdir(parents=True)
+    (sky / "config.yaml").write_text(yaml.safe_dump(sky_config, sort_keys=True))
+    catalogs = sky / "catalogs" / _catalog_schema(version)
+    for name, text in CATALOG_FILES.items():
+        path = catalogs / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def _env(home: Path, identity: Identity) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in _KEEP_ENV}
+    env.update(
+        {
+            "HOME": str(home),
+            "KUBECONFIG": str(identity.kubeconfig),
+            "SKYPILOT_USER_ID": USER_HASH,
+            # A private API server port per run: the default (46580) is shared by every
+            # SkyPilot on the machine, and a client finding someone else's server there
+            # would use it, with that server's kubeconfig.
+            "SKYPILOT_API_SERVER_LOCAL_PORT": str(_free_port()),
+            "SKYPILOT_DISABLE_USAGE_COLLECTION": "1",
+            "SKYPILOT_DEBUG": "0",
+            # Loopback only: no proxy may see (or break) the lab's traffic.
+            "NO_PROXY": "*",
+            "no_proxy": "*",
+            "PYTHONUNBUFFERED": "1",
+            "COLUMNS": "200",
+        }
+    )
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _run_step(version: str, step: Step, work: Path, env: dict[str, str]) -> tuple[int, str, bool]:
+    if step.python is not None:
+        argv = [str(venvs.python_bin(version)), "-c", step.python]
+    else:
+        argv = [str(venvs.sky_bin(version)), *step.argv]
+    proc = subprocess.Popen(
+        argv,
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=step.timeout)
+        return proc.returncode, out, False
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return -9, out + f"\n[lab] step timed out after {step.timeout:.0f}s", True
+
+
+def _start_api_server(version: str, work: Path, env: dict[str, str]) -> None:
+    """``sky api start`` before the operation, retried: on a loaded machine the server can
+    miss SkyPilot's start-up deadline, which is no part of what the operation does."""
+    for attempt in range(1, API_START_ATTEMPTS + 1):
+        step = Step(("api", "start"), timeout=120.0)
+        code, out, _ = _run_step(version, step, work, env)
+        if code == 0:
+            return
+        if attempt == API_START_ATTEMPTS:
+            raise RuntimeError(f"sky api start failed {attempt} times:\n{_tail(out)}")
+        _stop_api_server(version, work, env, Path(env["HOME"]))
+
+
+def _stop_api_server(version: str, work: Path, env: dict[str, str], home: Path) -> None:
+    """``sky api stop``, then kill (by pid) whatever still runs with this run's HOME."""
+    with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+        subprocess.run(
+            [str(venvs.sky_bin(version)), "api", "stop"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    needle = f"HOME={home}".encode()
+    # Repeat: a dying server's helpers (multiprocessing resource tracker) can appear late.
+    for _ in range(3):
+        pids = _pids_with_env(needle)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+
+
+def _pids_with_env(needle: bytes) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle + b"\0" in environ + b"\0":
+            pids.append(int(entry.name))
+    return pids
+
+
+def scope_of(resource: str, namespace: str, sky_namespace: str) -> str:
+    """The RBAC scope of a request (see the module docstring)."""
+    if resource in CLUSTER_SCOPED or not namespace:
+        return "cluster"
+    if namespace == sky_namespace:
+        return "namespace"
+    if namespace in (SYSTEM_NAMESPACE, INGRESS_NAMESPACE):
+        return namespace
+    return f"other:{namespace}"
+
+
+_VOLATILE = re.compile(rf"{CLUSTER}|{USER_HASH}|{VOLUME}")
+
+
+def fixed_name(name: str | None, sky_namespace: str) -> str | None:
+    """The name as a rule could pin it, or ``None`` when it varies per user/cluster."""
+    if not name:
+        return None
+    if _VOLATILE.search(name):
+        return None
+    # SkyPilot puts its namespace into some names (the skypilot-system RoleBinding).
+    return name.replace(sky_namespace, "$NAMESPACE")
+
+
+def _requests(events: Sequence[dict[str, Any]], sky_namespace: str) -> list[Request]:
+    return [r for r, _ in _requests_with_ids(events, sky_namespace)]
+
+
+def _requests_with_ids(
+    events: Sequence[dict[str, Any]], sky_namespace: str
+) -> list[tuple[Request, str]]:
+    seen: set[str] = set()
+    out: list[tuple[Request, str]] = []
+    for event in events:
+        audit_id = event.get("auditID", "")
+        # Watches and upgraded (exec, port-forward) requests log ResponseStarted and
+        # ResponseComplete: one request, counted once.
+        if audit_id in seen:
+            continue
+        seen.add(audit_id)
+        code = int(event.get("responseStatus", {}).get("code", 0))
+        ref = event.get("objectRef")
+        verb = event.get("verb", "")
+        if ref is None:
+            path = event.get("requestURI", "").split("?")[0]
+            out.append((Request(verb, "", "", "", "", path, code, "nonresource"), audit_id))
+            continue
+        resource = ref.get("resource", "")
+        namespace = ref.get("namespace", "") or ""
+        scope = scope_of(resource, namespace, sky_namespace)
+        request = (
+            Request(
+                verb=verb,
+                group=ref.get("apiGroup", "") or "",
+                resource=resource,
+                subresource=ref.get("subresource", "") or "",
+                namespace="" if scope == "cluster" else namespace,
+                name=fixed_name(ref.get("name"), sky_namespace),
+                code=code,
+                scope=scope,
+            ),
+            audit_id,
+        )
+        out.append(request)
+    return out
+
+
+def _classify(
+    exit_code: int, timed_out: bool, text: str, requests: Sequence[Request]
+) -> tuple[Outcome, str]:
+    forbidden = [r for r in requests if r.code == 403]
+    if timed_out:
+        return Outcome.TIMEOUT, "a step timed out"
+    if exit_code == 0:
+        note = f" ({len(forbidden)} tolerated 403s)" if forbidden else ""
+        return Outcome.COMPLETED, "exit 0" + note
+    if forbidden:
+        return Outcome.FORBIDDEN, f"403 on {forbidden[0].permission().label()}"
+    lowered = text.lower()
+    execs = [r for r in requests if r.subresource == "exec"]
+    if execs or any(m.lower() in lowered for m in EXEC_MARKERS):
+        return Outcome.STOPPED_AT_EXEC, "first kubectl exec (no exec simulation in the lab)"
+    return Outcome.ERROR, _tail(text, 1) or f"exit {exit_code}"
+
+
+def _scrub(text: str, identity: Identity, work: Path, server: str) -> str:
+    """Replace what differs from run to run (names, paths, ports), so output can be compared."""
+    for value, placeholder in (
+        (str(work), "$RUN_DIR"),
+        (server, "$APISERVER"),
+        (identity.username, "$IDENTITY"),
+        (identity.name, "$IDENTITY"),
+        (identity.namespace, "$NAMESPACE"),
+    ):
+        text = text.replace(value, placeholder)
+    return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:$PORT", text)
+
+
+def _tail(text: str, lines: int = TAIL_LINES) -> str:
+    clean = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    kept = [line for line in clean.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])

@@ -1,0 +1,154 @@
+"""Audit-event normalisation and grant planning, on hand-made events (no lab needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.skypilot.inventory import grants_for
+from tests.skypilot.lab import Identity
+from tests.skypilot.runner import (
+    Outcome,
+    Permission,
+    Request,
+    _classify,
+    _requests,
+    _scrub,
+    fixed_name,
+    scope_of,
+)
+
+NS = "sky-abc123"
+
+
+def _event(audit_id: str, verb: str, code: int, **ref: str) -> dict[str, Any]:
+    return {"auditID": audit_id, "verb": verb, "responseStatus": {"code": code}, "objectRef": ref}
+
+
+def test_cluster_scoped_create_showing_a_namespace_is_cluster_scope() -> None:
+    # The apiserver can log the request's namespace for a ClusterRole create.
+    events = [
+        _event(
+            "a",
+            "create",
+            201,
+            resource="clusterroles",
+            namespace="default",
+            apiGroup="rbac.authorization.k8s.io",
+            name="skypilot-service-account-cluster-role",
+        )
+    ]
+
+    [request] = _requests(events, NS)
+
+    assert request.scope == "cluster"
+    assert request.namespace == ""
+    assert request.name == "skypilot-service-account-cluster-role"
+
+
+def test_exec_logged_twice_counts_once() -> None:
+    started = _event(
+        "x", "get", 101, resource="pods", subresource="exec", namespace=NS, name="skylab-abcd-head"
+    )
+
+    requests = _requests([started, started], NS)
+
+    assert len(requests) == 1
+    assert requests[0].permission() == Permission("namespace", "", "pods", "exec", "get")
+
+
+def test_scopes_and_names() -> None:
+    assert scope_of("pods", NS, NS) == "namespace"
+    assert scope_of("roles", "skypilot-system", NS) == "skypilot-system"
+    assert scope_of("services", "ingress-nginx", NS) == "ingress-nginx"
+    assert scope_of("pods", "", NS) == "cluster"
+    assert scope_of("configmaps", "kube-system", NS) == "other:kube-system"
+    assert fixed_name("skypilot-service-account", NS) == "skypilot-service-account"
+    assert fixed_name(NS, NS) == "$NAMESPACE"
+    assert fixed_name("skylab-abcd1234-head", NS) is None
+
+
+def test_non_resource_requests_are_kept_apart() -> None:
+    events = [
+        {
+            "auditID": "n",
+            "verb": "get",
+            "requestURI": "/apis?timeout=32s",
+            "responseStatus": {"code": 200},
+        }
+    ]
+
+    [request] = _requests(events, NS)
+
+    assert request.scope == "nonresource"
+    assert request.name == "/apis"
+
+
+def test_classify() -> None:
+    forbidden = Request("create", "", "pods", "", NS, None, 403, "namespace")
+    ok = Request("list", "", "nodes", "", "", None, 200, "cluster")
+    assert _classify(0, False, "", [ok, forbidden])[0] is Outcome.COMPLETED
+    assert _classify(1, False, "", [ok, forbidden])[0] is Outcome.FORBIDDEN
+    assert (
+        _classify(1, False, "error: no exec found for container", [ok])[0]
+        is Outcome.STOPPED_AT_EXEC
+    )
+    assert _classify(1, False, "boom", [ok]) == (Outcome.ERROR, "boom")
+    assert _classify(-9, True, "", [ok])[0] is Outcome.TIMEOUT
+
+
+def test_grants_drop_one_permission_and_add_bind_escalate_where_roles_are_made() -> None:
+    perms = [
+        Permission("namespace", "", "pods", "", "create"),
+        Permission("namespace", "", "pods", "", "list"),
+        Permission("namespace", "rbac.authorization.k8s.io", "roles", "", "create"),
+        Permission("cluster", "", "nodes", "", "list"),
+        Permission("skypilot-system", "rbac.authorization.k8s.io", "rolebindings", "", "create"),
+    ]
+
+    rules = grants_for(perms, without=Permission("namespace", "", "pods", "", "create"))
+
+    assert {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]} in rules["namespace"]
+    assert {
+        "apiGroups": ["rbac.authorization.k8s.io"],
+        "resources": ["roles"],
+        "verbs": ["bind", "create", "escalate"],
+    } in rules["namespace"]
+    assert rules["cluster"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]
+    wide = grants_for(perms, system_cluster_wide=True, bind_escalate=())
+    assert "skypilot-system" not in wide
+    assert {
+        "apiGroups": ["rbac.authorization.k8s.io"],
+        "resources": ["rolebindings"],
+        "verbs": ["create"],
+    } in wide["cluster"]
+
+
+def test_scrub_replaces_what_changes_between_runs(tmp_path: Path) -> None:
+    who = Identity(
+        "id-n0-1a2b3c",
+        "system:serviceaccount:lab-identities:id-n0-1a2b3c",
+        tmp_path / "k",
+        "sky-9f8e7d",
+    )
+    text = (
+        'pods is forbidden: User "system:serviceaccount:lab-identities:id-n0-1a2b3c" cannot '
+        'list resource "pods" in the namespace "sky-9f8e7d" (https://127.0.0.1:41234, '
+        f"{tmp_path}/home)"
+    )
+
+    scrubbed = _scrub(text, who, tmp_path, "https://127.0.0.1:41234")
+
+    assert scrubbed == (
+        'pods is forbidden: User "$IDENTITY" cannot list resource "pods" in the namespace '
+        '"$NAMESPACE" ($APISERVER, $RUN_DIR/home)'
+    )
+
+
+def test_exec_grants_pair_get_with_create() -> None:
+    # Audited as get/101, but the apiserver also authorizes the WebSocket upgrade as create.
+    rules = grants_for([Permission("namespace", "", "pods", "exec", "get")])
+
+    assert rules["namespace"] == [
+        {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]}
+    ]
