@@ -147,6 +147,18 @@ def proven_versions() -> tuple[ProvenVersion, ...]:
     return out
 
 
+def default_version() -> str:
+    """The version checked when none is named or installed: the newest proven *release*.
+
+    A development build (``.devN``, ``rcN``) is checked only when asked for or installed:
+    it can need less than the release (the nightly no longer makes cluster-wide roles),
+    and a release's user must not pass against a nightly's needs.
+    """
+    versions = [v.version for v in proven_versions()]
+    releases = [v for v in versions if not re.search(r"(dev|rc|a|b)\d*$", v)]
+    return (releases or versions)[-1]
+
+
 def _effects(doc: dict[str, Any], source: str, at: str) -> tuple[tuple[str, str, Effect], ...]:
     """Expand effect / verbEffects / versionEffects to (version, verb, effect) triples."""
     out: list[tuple[str, str, Effect]] = []
@@ -217,6 +229,7 @@ def _rule(doc: dict[str, Any], feature: str, source: str = "", at: str = "") -> 
         name=doc.get("name", ""),
         effects=_effects(doc, source or feature, at or doc["id"]),
         lost=" ".join(doc.get("lost", "").split()),
+        unproven=" ".join(doc.get("unproven", "").split()),
         when=tuple(doc.get("when", ())),
         alternative=_alternative(doc.get("alternative")),
         names=tuple(doc.get("names", ())),
@@ -333,10 +346,11 @@ def bind(
     """Expand the chosen features' rules into one Requirement per verb and namespace.
 
     Only the verbs SkyPilot ``version`` needs or documents are bound (default: the
-    newest proven version), each with its effect. Features in ``not_applicable`` are
-    left out, and so are rules whose ``when`` names a feature not checked here.
+    newest proven release, see default_version), each with its effect. Features in
+    ``not_applicable`` are left out, and so are rules whose ``when`` names a feature
+    not checked here.
     """
-    version = version or proven_versions()[-1].version
+    version = version or default_version()
     skipped = set(not_applicable)
     wanted = set(features) - skipped
     must = set(required)

@@ -102,6 +102,9 @@ class Rule:
     # verb absent for a version is not checked against that version.
     effects: tuple[tuple[str, str, Effect], ...] = ()
     lost: str = ""  # what SkyPilot goes without when a "degrades" check is denied
+    # Why the lab cannot show this rule's requests (they come after the point a launch on
+    # fake nodes reaches): its effects come from reading SkyPilot, not from a run.
+    unproven: str = ""
     when: tuple[str, ...] = ()  # only when these features apply to the identity too
     alternative: Alternative | None = None
     # The objects SkyPilot's named requests touch ("{namespace}": the checked namespace);

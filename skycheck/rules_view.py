@@ -75,6 +75,7 @@ def catalogue_dict(catalogue: Catalogue, only: tuple[str, ...] = ()) -> dict[str
                             for v in proven_versions()
                         },
                         "lost": r.lost,
+                        "unproven": r.unproven,
                         "when": list(r.when),
                         "alternative": r.alternative.text if r.alternative else "",
                     }
@@ -155,6 +156,8 @@ def render_markdown(catalogue: Catalogue) -> str:
             if r.when:
                 why += f" Only with feature {', '.join(r.when)}."
             breaks = r.breaks + (f" Degrades: {r.lost}" if r.lost else "")
+            if r.unproven:
+                breaks += f" *Not proven by the lab: {r.unproven}*"
             cells = [
                 f"`{r.id}`",
                 f"`{_resource(r)}`" + _named(r),

@@ -4,14 +4,15 @@ The catalogue states, per proven SkyPilot version, the effect of each check
 (rules/skypilot-versions.json lists the versions the lab ran). The version is
 ``--skypilot-version`` when given (a proven version), else the SkyPilot
 installed beside skycheck (mapped to the newest proven version not newer than
-it, with a note when it is not itself proven), else the newest proven version.
+it, with a note when it is not itself proven), else the newest proven release
+(a nightly only when asked for or installed: see catalogue.default_version).
 """
 
 from __future__ import annotations
 
 import re
 
-from skycheck.catalogue import proven_versions
+from skycheck.catalogue import default_version, proven_versions
 from skycheck.errors import UsageError
 from skycheck.models import SkyPilotVersion
 
@@ -57,7 +58,7 @@ def select(flag: str | None) -> tuple[SkyPilotVersion, str | None]:
         return SkyPilotVersion(flag, "flag"), None
     found = installed()
     if not found:
-        return SkyPilotVersion(proven[-1], "default"), None
+        return SkyPilotVersion(default_version(), "default"), None
     if found in proven:
         return SkyPilotVersion(found, "installed"), None
     older = [v for v in proven if _key(v) <= _key(found)]

@@ -76,6 +76,60 @@ class Scenario:
     necessity_beyond: str | None = None
 
 
+def _drifted_objects(lab: Lab, who: Identity) -> None:
+    """SkyPilot's service account, roles and bindings as an older setup left them: present,
+    with other rules and subjects, so the launch patches each one (config.py
+    _create_or_patch_resource) instead of creating it."""
+    ns = who.namespace
+    rbac = "rbac.authorization.k8s.io"
+    stale_rule = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    stale_subject = [{"kind": "ServiceAccount", "name": "someone-else", "namespace": ns}]
+
+    def role(kind: str, name: str, namespace: str | None) -> dict[str, Any]:
+        meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+        return {"apiVersion": f"{rbac}/v1", "kind": kind, "metadata": meta, "rules": stale_rule}
+
+    def binding(kind: str, name: str, namespace: str | None, ref_kind: str, ref: str) -> Any:
+        meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+        return {
+            "apiVersion": f"{rbac}/v1",
+            "kind": kind,
+            "metadata": meta,
+            "subjects": stale_subject,
+            "roleRef": {"apiGroup": rbac, "kind": ref_kind, "name": ref},
+        }
+
+    lab.cp.create_namespace(SYSTEM_NAMESPACE, exist_ok=True)
+    lab.cp.create_service_account(ns, "skypilot-service-account")
+    objects = [
+        role("Role", "skypilot-service-account-role", ns),
+        binding(
+            "RoleBinding",
+            "skypilot-service-account-role-binding",
+            ns,
+            "Role",
+            "skypilot-service-account-role",
+        ),
+        role("Role", "skypilot-system-service-account-role", SYSTEM_NAMESPACE),
+        binding(
+            "RoleBinding",
+            f"skypilot-system-service-account-role-binding-{ns}",
+            SYSTEM_NAMESPACE,
+            "Role",
+            "skypilot-system-service-account-role",
+        ),
+        role("ClusterRole", "skypilot-service-account-cluster-role", None),
+        binding(
+            "ClusterRoleBinding",
+            "skypilot-service-account-cluster-role-binding",
+            None,
+            "ClusterRole",
+            "skypilot-service-account-cluster-role",
+        ),
+    ]
+    lab.cp.apply(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=1))
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("check", "check"),
     Scenario("show-gpus", "show-gpus"),
@@ -87,6 +141,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         note="sky.provision.kubernetes.config._configure_fuse_mounting, driven from the venv",
     ),
     Scenario("launch", "launch", note="remote_identity SERVICE_ACCOUNT (default), first run"),
+    Scenario(
+        "launch-drift",
+        "launch",
+        setup=_drifted_objects,
+        note="SkyPilot's roles and bindings present with other rules and subjects: patched",
+        necessity_beyond="launch",
+    ),
     Scenario(
         "launch-ports-loadbalancer",
         "launch-ports",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from skycheck.applicability import IdentityRole, for_flags, not_applicable
-from skycheck.catalogue import bind, load_catalogue, proven_versions
+from skycheck.catalogue import bind, default_version, load_catalogue, proven_versions
 from skycheck.cli import run
 from skycheck.models import Effect, Profile
 
@@ -41,10 +41,12 @@ def test_documented_checks_are_shown_but_gate_only_under_the_docs_profile(tmp_pa
 
 
 def test_report_names_the_version_and_flag_must_be_proven(capsys):
-    newest = proven_versions()[-1].version
     args = ("--manifests", str(DOCS_SA), "--sa", "sky-sa", "-n", "default")
     _, doc = _json(capsys, *args)
-    assert doc["skypilot"] == {"version": newest, "source": "default"}
+    # With no flag and no SkyPilot installed: the newest proven release, never a nightly
+    # (a nightly can need less than the release its user runs).
+    assert doc["skypilot"] == {"version": default_version(), "source": "default"}
+    assert "dev" not in default_version()
     oldest = proven_versions()[0].version
     _, doc = _json(capsys, *args, "--skypilot-version", oldest)
     assert doc["skypilot"] == {"version": oldest, "source": "flag"}

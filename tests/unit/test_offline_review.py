@@ -100,7 +100,9 @@ def test_core_feature_passes_for_the_documented_manifest(sky: OfflineReviewer) -
     assert reqs, "the catalogue has core rules"
     result = sky.review(SKY_SA, reqs)
     denied = [f.requirement.id for f in result.findings if f.decision is not Decision.ALLOWED]
-    assert denied == []
+    # The docs' Role lacks only what the lab found beyond it (deployments, which degrades).
+    assert denied == ["core.deployments.list"]
+    assert all(r.effect.value != "fatal" for r in reqs if r.id in denied)
     # Another identity gets nothing but the defaults.
     other = sky.review(Subject.service_account("other", "default"), reqs)
     assert all(f.decision is Decision.DENIED for f in other.findings)

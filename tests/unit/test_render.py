@@ -627,7 +627,7 @@ def test_table_missing_first_with_why_and_breaks() -> None:
     assert "why    Setup, file sync" in text
     assert "breaks sky launch stops during setup" in text
     assert lines[-1] == f"To fix: kubectl auth reconcile -f {FIX_PATH}"
-    assert "object-store-mounting  optional  FAIL  1 denied of 8 checks" in text
+    assert "object-store-mounting  optional  FAIL  1 denied of 9 checks" in text
     assert "volumes  optional  PASS  all 6 checks granted" in text
 
 
