@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,10 @@ DEFAULT_REQUIRED = ("core",)
 
 def rules_dir() -> Path:
     """Where the catalogue lives: inside the wheel, or rules/ in a source checkout."""
-    packaged = Path(str(resources.files("skycheck"))) / "_rules"
+    # The package directory itself, as importlib.resources.files("skycheck") gives it for
+    # an installed wheel, without importing importlib.resources (tempfile, shutil, random:
+    # 0.015 s of every run).
+    packaged = Path(__file__).resolve().parent / "_rules"
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / "rules"

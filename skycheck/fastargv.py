@@ -256,7 +256,8 @@ def run(argv: list[str] | None = None) -> int:
         from skycheck.cli import run_typer
 
         return run_typer(args)
-    quiet_root_logger(request.debug)
+    if not request.manifests:
+        quiet_root_logger(request.debug)  # offline mode never loads the kubernetes client
     return run_request(request)
 
 

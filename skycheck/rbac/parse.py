@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from skycheck.names import DNS_SUBDOMAIN, is_dns_subdomain
@@ -388,7 +388,10 @@ class BootstrapPolicy:
 @cache
 def bootstrap_policy() -> BootstrapPolicy:
     """Load ``skycheck/data/bootstrap-rbac.json`` (see scripts/gen_bootstrap_rbac.py)."""
-    text = resources.files("skycheck").joinpath("data/bootstrap-rbac.json").read_text("utf-8")
+    # Next to the package's modules, where importlib.resources.files("skycheck") finds it,
+    # without importing importlib.resources (tempfile, shutil, zipfile: 0.015 s).
+    data = Path(__file__).resolve().parent.parent / "data" / "bootstrap-rbac.json"
+    text = data.read_text("utf-8")
     data = json.loads(text)
     objects = tuple(parse_object(item) for item in data["items"])
     return BootstrapPolicy(
