@@ -11,7 +11,8 @@ is checked with ``--all-contexts --all-features`` as several identities:
 
 For each run: wall time, peak RSS of the skycheck process (its VmHWM, see
 ``_wait_measuring_peak``), the number of requests the API server received, and the most
-requests it had in flight at once, from the audit log (every request's received and completed timestamps, between two marks).
+requests it had in flight at once, from the audit log (every request's received and
+completed timestamps, between two marks).
 ``--max-inflight`` bounds the concurrency per API server (default 16); contexts sharing one
 server share that bound. Figures only, no assertions: this is not a timed test.
 
