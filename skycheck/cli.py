@@ -323,5 +323,5 @@ def run_typer(args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """Console-script entry point (``skycheck`` and ``kubectl-skycheck``)."""
+    """Run the CLI and exit (the console scripts use ``skycheck.fastargv.main``)."""
     sys.exit(run(argv))

@@ -257,15 +257,20 @@ def run(argv: list[str] | None = None) -> int:
         from skycheck.cli import run_typer
 
         return run_typer(args)
-    if request.manifests:
-        # A short offline run over a parsed input makes no reference cycles worth collecting,
-        # but each burst of allocations would walk every object it made (0.025 s at 10,000
-        # objects): the process exits before garbage could matter. A decision for the entry
-        # point, not for the library (skycheck.manifests only pauses it while parsing).
-        gc.disable()
-    else:
+    if not request.manifests:
         quiet_root_logger(request.debug)  # offline mode never loads the kubernetes client
-    return run_request(request)
+        return run_request(request)
+    # A short offline run over a parsed input makes no reference cycles worth collecting, but
+    # each burst of allocations would walk every object it made (0.025 s at 10,000 objects).
+    # A decision for the entry point, not for the library (skycheck.manifests only pauses it
+    # while parsing); restored afterwards for callers in a longer-lived process (tests).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return run_request(request)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -239,3 +239,13 @@ def test_a_plain_offline_check_imports_neither_typer_nor_rich(tmp_path):
     ).stdout.split()
     assert out == ["0", "False", "False", "False"]
     assert '"verdict": "pass"' in (tmp_path / "r.json").read_text()
+
+
+def test_an_offline_run_leaves_the_garbage_collector_as_it_found_it(tmp_path, capsys):
+    import gc
+
+    assert gc.isenabled()
+    argv = ["--manifests", str(DOCS_SA), "--sa", "sky-sa", "-n", "default", "-o", "json"]
+    assert fastargv.run(argv) == 0
+    assert '"verdict": "pass"' in capsys.readouterr().out
+    assert gc.isenabled()
