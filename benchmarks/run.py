@@ -1,14 +1,18 @@
 """skycheck benchmarks: run by hand, and in CI as a smoke run (``--smoke``).
 
-Figures, not assertions: the numbers go to stdout (a table, or JSON with
+Figures, not assertions: the numbers go to stdout (tables, or JSON with
 ``--json``) and into docs/benchmarks.md by hand. Nothing here fails on speed.
 
-- startup: ``skycheck --help`` wall time (``import kubernetes`` must stay off it).
-- live: the full catalogue (``--all-features``) checked by skycheck against the
-  local control plane, versus the same checks made one ``kubectl auth can-i``
-  call at a time, in one run; reported as a ratio.
-- offline: the full catalogue evaluated offline against synthetic clusters of
-  RBAC objects (benchmarks/synthetic.py), at several sizes, to show the growth.
+Each path side by side with its floor (benchmarks/floors.py), whole processes, paired runs:
+
+- ``--help`` against ``python -c pass`` and ``import typer``;
+- offline, the docs example (``create-sky-sa.yaml``, ``-o json``) and a synthetic cluster of
+  10,000 RBAC objects (``--smoke``: 1,000), against ``python -c pass``, the imports the path
+  needs and the parse of the same file alone with ryaml;
+- live, the full catalogue for a service account (``--all-features --remote-identity
+  SERVICE_ACCOUNT``) against the local control plane, against ``python -c pass``, the imports,
+  a minimal urllib3 client sending the same reviews, and a ``kubectl auth can-i`` loop;
+- offline growth: the whole command at several sizes (not with ``--smoke``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SKYCHECK = [sys.executable, "-m", "skycheck"]
+
+from benchmarks import floors  # noqa: E402
 
 
 def timed(fn: Callable[[], object], runs: int) -> list[float]:
@@ -47,11 +53,6 @@ def _run(cmd: list[str], ok: tuple[int, ...] = (0, 1)) -> subprocess.CompletedPr
     return result
 
 
-def bench_startup(runs: int) -> dict[str, float]:
-    times = timed(lambda: _run([*SKYCHECK, "--help"], ok=(0,)), runs)
-    return {"help_median_s": statistics.median(times), "help_min_s": min(times)}
-
-
 def _kubectl_args(check: dict[str, str]) -> list[str]:
     res = check["resource"] + (f".{check['group']}" if check["group"] else "")
     args = ["auth", "can-i", check["verb"], res]
@@ -61,7 +62,18 @@ def _kubectl_args(check: dict[str, str]) -> list[str]:
     return args
 
 
-def bench_live(plane: object, runs: int) -> dict[str, float]:
+def _sar_body(check: dict[str, str], user: str, groups: list[str]) -> dict[str, object]:
+    attributes = {
+        k: check[k] for k in ("verb", "group", "resource", "subresource", "namespace", "name")
+    }
+    return {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {"user": user, "groups": groups, "resourceAttributes": attributes},
+    }
+
+
+def bench_live(plane: object, runs: int, tmp: Path) -> dict[str, object]:
     from tests.cluster.controlplane import ControlPlane
 
     assert isinstance(plane, ControlPlane)
@@ -70,10 +82,7 @@ def bench_live(plane: object, runs: int) -> dict[str, float]:
         plane.create_namespace(name, exist_ok=True)
     manifest = (ROOT / "tests" / "manifests" / "create-sky-sa.yaml").read_text()
     plane.apply(manifest.replace("namespace: default", "namespace: bench"))
-    base = [
-        *SKYCHECK,
-        "--kubeconfig",
-        str(plane.admin_kubeconfig),
+    args = [
         "--sa",
         "sky-sa",
         "-n",
@@ -85,33 +94,30 @@ def bench_live(plane: object, runs: int) -> dict[str, float]:
         "-o",
         "json",
     ]
-    report = json.loads(_run(base).stdout)
+    report = json.loads(
+        _run([*SKYCHECK, "--kubeconfig", str(plane.admin_kubeconfig), *args]).stdout
+    )
     checks = report["checks"]
-    sky_times = timed(lambda: _run(base), runs)
+    subject = report["subject"]
+    fields = ("verb", "group", "resource", "subresource", "namespace", "name")
+    distinct = {tuple(c[k] for k in fields): c for c in checks}  # skycheck asks once each
+    bodies = [_sar_body(c, subject["username"], subject["groups"]) for c in distinct.values()]
+    spec = tmp / "live-floor.json"
+    floors.write_floor_spec(spec, plane.server, plane.ca_cert, plane.admin_token, bodies)
     as_sa = "--as=system:serviceaccount:bench:sky-sa"
-
-    def kubectl_loop() -> None:
-        for check in checks:
-            subprocess.run(
-                [
-                    str(plane.kubectl_path),
-                    "--kubeconfig",
-                    str(plane.admin_kubeconfig),
-                    *_kubectl_args(check),
-                    as_sa,
-                ],
-                capture_output=True,
-                check=False,
-            )
-
-    loop = timed(kubectl_loop, 1)[0]
-    sky = statistics.median(sky_times)
-    return {
-        "checks": len(checks),
-        "skycheck_median_s": sky,
-        "kubectl_loop_s": loop,
-        "speedup": loop / sky,
-    }
+    loop = [
+        [
+            str(plane.kubectl_path),
+            "--kubeconfig",
+            str(plane.admin_kubeconfig),
+            *_kubectl_args(check),
+            as_sa,
+        ]
+        for check in checks
+    ]
+    figures = floors.live_group(plane.admin_kubeconfig, args, spec, loop, runs)
+    figures["distinct reviews"] = len(bodies)
+    return figures
 
 
 def bench_offline(sizes: list[int], runs: int) -> list[dict[str, float]]:
@@ -151,30 +157,52 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="few runs, small sizes (CI)")
     parser.add_argument("--json", action="store_true", help="print figures as JSON")
     parser.add_argument("--skip-live", action="store_true", help="no control plane needed")
+    parser.add_argument("--runs", type=int, default=0, help="paired runs per group")
     args = parser.parse_args()
-    runs = 2 if args.smoke else 7
-    figures: dict[str, object] = {"startup": bench_startup(runs)}
-    sizes = [1_000, 10_000] if args.smoke else [1_000, 2_500, 5_000, 10_000, 20_000]
-    figures["offline"] = bench_offline(sizes, runs)
-    if not args.skip_live:
-        from tests.cluster.controlplane import ControlPlane
+    runs = args.runs or (2 if args.smoke else 9)
+    floors.compile_package()
+    groups: list[dict[str, object]] = [floors.help_group(runs)]
+    docs_args = ["--sa", "sky-sa", "-n", "default", "-o", "json"]
+    groups.append(
+        floors.offline_group(
+            "offline: the docs example",
+            ROOT / "tests/manifests/create-sky-sa.yaml",
+            docs_args,
+            runs,
+        )
+    )
+    big = 1_000 if args.smoke else 10_000
+    big_args = ["--sa", "sky-sa", "-n", "team-0", "--all-features", "-o", "json"]
+    with tempfile.TemporaryDirectory() as tmp:
+        from benchmarks.synthetic import write_synthetic
 
-        reuse = os.environ.get("SKYCHECK_TEST_KUBECONFIG_DIR")
-        if reuse:
-            figures["live"] = bench_live(ControlPlane.attach(Path(reuse)), runs)
-        else:
-            with tempfile.TemporaryDirectory() as tmp, ControlPlane(Path(tmp)) as plane:
-                figures["live"] = bench_live(plane, runs)
+        path = Path(tmp) / f"rbac-{big}.yaml"
+        write_synthetic(path, big)
+        groups.append(floors.offline_group(f"offline: {big:,} RBAC objects", path, big_args, runs))
+        if not args.skip_live:
+            from tests.cluster.controlplane import ControlPlane
+
+            reuse = os.environ.get("SKYCHECK_TEST_KUBECONFIG_DIR")
+            if reuse:
+                groups.append(bench_live(ControlPlane.attach(Path(reuse)), runs, Path(tmp)))
+            else:
+                with ControlPlane(Path(tmp) / "plane") as plane:
+                    groups.append(bench_live(plane, runs, Path(tmp)))
+    growth = [] if args.smoke else bench_offline([1_000, 2_500, 5_000, 10_000, 20_000], runs)
     if args.json:
-        print(json.dumps(figures, indent=2))
-    else:
-        for section, value in figures.items():
-            rows = value if isinstance(value, list) else [value]
-            for row in rows:
-                cells = ", ".join(
+        print(json.dumps({"groups": groups, "offline_growth": growth}, indent=2))
+        return 0
+    for group in groups:
+        floors.print_group(group)
+    if growth:
+        print("\noffline growth (whole command)")
+        for row in growth:
+            print(
+                "  "
+                + ", ".join(
                     f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
                 )
-                print(f"{section:8} {cells}")
+            )
     return 0
 
 

@@ -1,6 +1,6 @@
 """Allow ``python -m skycheck``."""
 
-from skycheck.cli import main
+from skycheck.fastargv import main
 
 if __name__ == "__main__":
     main()

@@ -15,12 +15,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from skycheck import __version__
-from skycheck.errors import ExitCode, SkycheckError, UsageError
-
-OUTPUTS = ("table", "json", "yaml", "junit", "sarif", "markdown", "github")
-FAIL_ON = ("required", "optional", "never")
-PROFILES = ("skypilot", "docs")
+from skycheck import __version__, fastargv
+from skycheck.errors import ExitCode, SkycheckError
+from skycheck.fastargv import OUTPUTS, choice
 
 app = typer.Typer(
     name="skycheck",
@@ -37,12 +34,6 @@ def _version(value: bool) -> None:
     if value:
         typer.echo(f"skycheck {__version__}")
         raise typer.Exit(0)
-
-
-def _choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
-    if value not in allowed:
-        raise UsageError(f"{flag} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
 
 
 @app.callback(invoke_without_command=True)
@@ -175,26 +166,27 @@ def check(
     """Check that an identity may do everything SkyPilot needs (default command)."""
     if ctx.invoked_subcommand is not None:
         return
-    from skycheck.request import CheckRequest, execute
+    from skycheck.request import execute
 
-    request = CheckRequest(
+    # The same builder as the fast path (skycheck/fastargv.py), so both give one request.
+    request = fastargv.build_request(
         sa=sa,
         namespace=namespace,
         as_user=as_user,
-        as_groups=tuple(as_groups or ()),
-        contexts=tuple(context or ()),
+        as_groups=as_groups,
+        context=context,
         all_contexts=all_contexts,
         kubeconfig=kubeconfig,
-        features=tuple(feature or ()),
+        feature=feature,
         all_features=all_features,
-        output=_choice(output, OUTPUTS, "--output"),
+        output=output,
         output_file=output_file,
-        fix_path=fix,
-        fail_on=_choice(fail_on, FAIL_ON, "--fail-on"),
-        profile=_choice(profile, PROFILES, "--profile"),
+        fix=fix,
+        fail_on=fail_on,
+        profile=profile,
         skypilot_version=skypilot_version,
         remote_identity=remote_identity,
-        manifests=tuple(manifests or ()),
+        manifests=manifests,
         sky_config=sky_config,
         no_sky_config=no_sky_config,
         explain=explain,
@@ -225,7 +217,7 @@ def rules_command(
         catalogue.feature(name)
     typer.echo(
         render_catalogue(
-            catalogue, _choice(output, ("table", "json"), "--output"), tuple(feature or ())
+            catalogue, choice(output, ("table", "json"), "--output"), tuple(feature or ())
         ),
         nl=False,
     )
@@ -292,31 +284,24 @@ def manifest_command(
         typer.echo(text, nl=False)
 
 
-def _fail(message: str, code: int) -> int:
-    from skycheck.secrets import redact
-
-    # Messages quote names from input files: escape control and bidi characters so a
-    # manifest cannot move the cursor, recolour or reorder the terminal line.
-    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in redact(message))
-    sys.stderr.write(f"skycheck: error: {line}\n")
-    return code
+_fail = fastargv.fail
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the CLI and return the exit code (tests call this)."""
+    """Run the CLI and return the exit code (tests call this): the fast path for a plain
+    check (skycheck/fastargv.py), typer for everything else."""
+    return fastargv.run(argv)
+
+
+def run_typer(args: list[str]) -> int:
+    """Parse ``args`` with typer and run the command they name."""
     # typer vendors click (typer._click); name its exceptions through typer's public API
     # where it has them, so the CLI does not depend on which click is underneath.
-    import logging
-
     from typer import Abort, Exit
     from typer._click.exceptions import UsageError as ClickUsageError
 
-    args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    if not debug and not logging.getLogger().handlers:
-        # The kubernetes client logs a failing exec plugin on the root logger; skycheck
-        # reports the failure itself, in one line.
-        logging.getLogger().addHandler(logging.NullHandler())
+    fastargv.quiet_root_logger(debug)
     try:
         # Without standalone mode click returns the code of typer.Exit instead of exiting.
         result = app(args=args, prog_name="skycheck", standalone_mode=False)
@@ -334,20 +319,9 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:  # a bug: never a traceback with locals, never a secret
-        if debug:
-            import traceback
-
-            from skycheck.secrets import redact
-
-            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            sys.stderr.write(redact(text))
-        from skycheck.secrets import redact
-
-        # Redact before cutting to length: a cut secret no longer matches its redaction.
-        first = redact(str(exc)).splitlines()[0] if str(exc) else ""
-        return _fail(f"internal error: {type(exc).__name__}: {first}"[:400], ExitCode.UNDECIDED)
+        return fastargv.internal_error(exc, debug)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """Console-script entry point (``skycheck`` and ``kubectl-skycheck``)."""
+    """Run the CLI and exit (the console scripts use ``skycheck.fastargv.main``)."""
     sys.exit(run(argv))

@@ -14,7 +14,6 @@ comment naming the feature and checks it serves.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import defaultdict
@@ -56,6 +55,8 @@ _HASH_CHARS = 10  # 40 bits of SHA-256: a collision needs about a million distin
 
 
 def _digest(text: str) -> str:
+    import hashlib  # only a run that writes a fix pays for it (0.01 s)
+
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_HASH_CHARS]
 
 

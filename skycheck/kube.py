@@ -24,10 +24,11 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from skycheck import execauth, yamlio
 from skycheck.errors import ConfigError
@@ -289,6 +290,23 @@ def _gate_for(server: str, max_inflight: int) -> threading.BoundedSemaphore:
         return gate
 
 
+# The same for the threads that wait on those requests: one pool of --max-inflight workers per
+# API server, shared by every context and identity checked against it, instead of a pool per
+# review (50 contexts would otherwise start 8 x 16 threads, each with its own stack).
+_EXECUTORS: dict[tuple[str, int], ThreadPoolExecutor] = {}
+
+
+def _executor_for(server: str, max_inflight: int) -> ThreadPoolExecutor:
+    key = (server.rstrip("/").lower(), max_inflight)
+    with _GATES_LOCK:
+        executor = _EXECUTORS.get(key)
+        if executor is None:
+            executor = _EXECUTORS[key] = ThreadPoolExecutor(
+                max_workers=max_inflight, thread_name_prefix="skycheck-api"
+            )
+        return executor
+
+
 # --- kubeconfig impersonation -------------------------------------------------------------
 
 IMPERSONATION_KEYS = ("as", "as-uid", "as-groups", "as-user-extra")
@@ -370,6 +388,10 @@ def _absolute(path: Any, base: Path | None) -> Any:
 
 def _resolved(body: dict[str, Any], keys: tuple[str, ...], base: Path | None) -> dict[str, Any]:
     return {k: (_absolute(v, base) if k in keys else v) for k, v in body.items()}
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 class Connection:
@@ -491,6 +513,17 @@ class Connection:
         self._api = client.ApiClient(cfg)
         self.server = cfg.host
         self._gate = _gate_for(str(cfg.host), limits.max_inflight)
+
+    def map(self, fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
+        """``fn`` over ``items``, in order, on this API server's shared workers.
+
+        Tasks must not wait on this pool themselves (they send requests, nothing else), so
+        sharing it between contexts cannot deadlock.
+        """
+        todo = list(items)
+        if len(todo) <= 1:
+            return [fn(item) for item in todo]
+        return list(_executor_for(str(self.server), self.limits.max_inflight).map(fn, todo))
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing is best effort

@@ -12,7 +12,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -312,6 +311,8 @@ def _live(
         if len(runs) == 1:
             reports = _live_context(runs[0])
         else:
+            from concurrent.futures import ThreadPoolExecutor  # live only: 0.02 s with logging
+
             workers = min(MAX_CONTEXTS_IN_FLIGHT, len(runs))
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 reports = [r for batch in pool.map(_live_context, runs) for r in batch]

@@ -137,8 +137,12 @@ class DirectTransport:
         proxy = proxies.proxy_for(server, proxy_url or None)
         if proxy is not None and urlsplit(proxy).scheme.lower() not in _PROXY_SCHEMES:
             return None  # socks5: the kubernetes client's job
-        ctx = ssl.create_default_context()
+        # A cluster CA is the only root trusted, as client-go does (RootCAs is the CA's pool
+        # alone, k8s.io/client-go/transport/transport.go); the system's roots are loaded only
+        # without one. Handing the CA to create_default_context also skips reading the
+        # system bundle: 0.02 s and about a megabyte per context otherwise.
         if cluster.get("insecure-skip-tls-verify") is True:
+            ctx = ssl.create_default_context()
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         elif cluster.get("certificate-authority-data"):
@@ -146,14 +150,14 @@ class DirectTransport:
                 str(cluster["certificate-authority-data"]), "certificate-authority-data", source
             )
             try:
-                ctx.load_verify_locations(cadata=data.decode("ascii", "replace"))
+                ctx = ssl.create_default_context(cadata=data.decode("ascii", "replace"))
             except ssl.SSLError:
                 raise ConfigError(
                     source, f"{where}: certificate-authority-data", "is not a PEM certificate"
                 ) from None
         elif cluster.get("certificate-authority"):
             try:
-                ctx.load_verify_locations(
+                ctx = ssl.create_default_context(
                     cafile=_file(str(cluster["certificate-authority"]), cluster_base)
                 )
             except (OSError, ssl.SSLError):
@@ -162,6 +166,8 @@ class DirectTransport:
                     f"{where}: certificate-authority",
                     "cannot be read as a PEM certificate file",
                 ) from None
+        else:
+            ctx = ssl.create_default_context()
         cert = _pem(user, "client-certificate", user_base, source, where)
         key = _pem(user, "client-key", user_base, source, where)
         if (cert is None) != (key is None):

@@ -115,10 +115,12 @@ class RbacState:
         self._bootstrap_keys: set[tuple[str, str, str]] = set()
         for obj in bootstrap:
             latest[object_key(obj)] = obj
-            self._bootstrap_keys.add(object_key(obj))
+        self._bootstrap_keys.update(latest)
+        discard = self._bootstrap_keys.discard
         for obj in objects:
-            latest[object_key(obj)] = obj
-            self._bootstrap_keys.discard(object_key(obj))
+            identity = (obj.kind, obj.namespace, obj.name)  # object_key, inlined
+            latest[identity] = obj
+            discard(identity)
         self._roles: dict[tuple[str, str], Role] = {}
         self._cluster_roles: dict[str, ClusterRole] = {}
         self._rbs: list[RoleBinding] = []

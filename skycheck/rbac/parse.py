@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from skycheck.names import DNS_SUBDOMAIN, is_dns_subdomain
@@ -91,6 +91,11 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+# Speed (docs/benchmarks.md): these checks run for every object of a 10,000-object input,
+# so the common, valid case takes the shortest way (C-level set and join operations, no
+# key path built unless there is an error to report) and every error keeps its message.
+
+
 def _mapping(value: Any, path: str, *, required: bool = False) -> Mapping[str, Any]:
     if value is None:
         if required:
@@ -98,19 +103,23 @@ def _mapping(value: Any, path: str, *, required: bool = False) -> Mapping[str, A
         return {}
     if not isinstance(value, dict):
         raise InvalidObjectError(f"{path} must be a mapping, not {_type_name(value)}")
-    for key in value:
-        if not isinstance(key, str):
-            raise InvalidObjectError(f"{path} has a non-string key {key!r}")
+    if not all(map(_is_str, value)):
+        key = next(k for k in value if not isinstance(k, str))
+        raise InvalidObjectError(f"{path} has a non-string key {key!r}")
     return value
 
 
-def _no_unknown(doc: Mapping[str, Any], allowed: Iterable[str], path: str) -> None:
+_is_str = str.__instancecheck__
+
+
+def _no_unknown(doc: Mapping[str, Any], allowed: frozenset[str], path: str) -> None:
     # kubectl apply validates strictly by default: an unknown field is an error, and a typo
     # such as ``resourceName`` must not silently widen a grant.
-    extra = sorted(set(doc) - set(allowed))
-    if extra:
-        where = f"{path}.{extra[0]}" if path else extra[0]
-        raise InvalidObjectError(f"{where} is not a known field")
+    if doc.keys() <= allowed:
+        return
+    extra = sorted(set(doc) - allowed)
+    where = f"{path}.{extra[0]}" if path else extra[0]
+    raise InvalidObjectError(f"{where} is not a known field")
 
 
 def _string(value: Any, path: str, *, required: bool = False) -> str:
@@ -128,9 +137,14 @@ def _string(value: Any, path: str, *, required: bool = False) -> str:
 def _strings(value: Any, path: str) -> tuple[str, ...]:
     if value is None:
         return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidObjectError(f"{path} must be a list of strings")
-    return tuple(value)
+    if isinstance(value, list):
+        try:
+            "".join(value)  # a TypeError names no field: only str items (and subclasses) join
+        except TypeError:
+            pass
+        else:
+            return tuple(value)
+    raise InvalidObjectError(f"{path} must be a list of strings")
 
 
 def _labels(value: Any, path: str) -> tuple[tuple[str, str], ...]:
@@ -149,15 +163,19 @@ def _labels(value: Any, path: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(labels.items()))
 
 
+_RULE_FIELDS = frozenset(("verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"))
+
+
 def _rule(value: Any, path: str, *, namespaced: bool) -> PolicyRule:
     doc = _mapping(value, path, required=True)
-    _no_unknown(doc, ("verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"), path)
+    _no_unknown(doc, _RULE_FIELDS, path)
+    get = doc.get
     rule = PolicyRule(
-        verbs=_strings(doc.get("verbs"), f"{path}.verbs"),
-        api_groups=_strings(doc.get("apiGroups"), f"{path}.apiGroups"),
-        resources=_strings(doc.get("resources"), f"{path}.resources"),
-        resource_names=_strings(doc.get("resourceNames"), f"{path}.resourceNames"),
-        non_resource_urls=_strings(doc.get("nonResourceURLs"), f"{path}.nonResourceURLs"),
+        verbs=_strings(get("verbs"), path + ".verbs"),
+        api_groups=_strings(get("apiGroups"), path + ".apiGroups"),
+        resources=_strings(get("resources"), path + ".resources"),
+        resource_names=_strings(get("resourceNames"), path + ".resourceNames"),
+        non_resource_urls=_strings(get("nonResourceURLs"), path + ".nonResourceURLs"),
     )
     # ValidatePolicyRule (pkg/apis/rbac/validation/validation.go).
     if not rule.verbs:
@@ -192,7 +210,7 @@ def _rules(value: Any, path: str, *, namespaced: bool) -> tuple[PolicyRule, ...]
 
 def _selector(value: Any, path: str) -> LabelSelector:
     doc = _mapping(value, path, required=True)
-    _no_unknown(doc, ("matchLabels", "matchExpressions"), path)
+    _no_unknown(doc, frozenset(("matchLabels", "matchExpressions")), path)
     match_labels = _labels(doc.get("matchLabels"), f"{path}.matchLabels")
     exprs_raw = doc.get("matchExpressions")
     if exprs_raw is not None and not isinstance(exprs_raw, list):
@@ -201,7 +219,7 @@ def _selector(value: Any, path: str) -> LabelSelector:
     for i, raw in enumerate(exprs_raw or ()):
         where = f"{path}.matchExpressions[{i}]"
         item = _mapping(raw, where, required=True)
-        _no_unknown(item, ("key", "operator", "values"), where)
+        _no_unknown(item, frozenset(("key", "operator", "values")), where)
         expr = SelectorRequirement(
             key=_string(item.get("key"), f"{where}.key", required=True),
             operator=_string(item.get("operator"), f"{where}.operator", required=True),
@@ -235,7 +253,7 @@ def _aggregation(value: Any, path: str) -> tuple[LabelSelector, ...] | None:
     if value is None:
         return None
     doc = _mapping(value, path)
-    _no_unknown(doc, ("clusterRoleSelectors",), path)
+    _no_unknown(doc, frozenset(("clusterRoleSelectors",)), path)
     raw = doc.get("clusterRoleSelectors")
     if raw is not None and not isinstance(raw, list):
         raise InvalidObjectError(f"{path}.clusterRoleSelectors must be a list")
@@ -245,9 +263,13 @@ def _aggregation(value: Any, path: str) -> tuple[LabelSelector, ...] | None:
     return tuple(_selector(s, f"{path}.clusterRoleSelectors[{i}]") for i, s in enumerate(raw))
 
 
+_ROLE_REF_FIELDS = frozenset(("apiGroup", "kind", "name"))
+_SUBJECT_FIELDS = frozenset(("kind", "apiGroup", "name", "namespace"))
+
+
 def _role_ref(value: Any, *, cluster: bool) -> RoleRef:
     doc = _mapping(value, "roleRef", required=True)
-    _no_unknown(doc, ("apiGroup", "kind", "name"), "roleRef")
+    _no_unknown(doc, _ROLE_REF_FIELDS, "roleRef")
     # SetDefaults_RoleBinding / SetDefaults_ClusterRoleBinding: empty apiGroup -> rbac group.
     group = _string(doc.get("apiGroup"), "roleRef.apiGroup") or RBAC_GROUP
     kind = _string(doc.get("kind"), "roleRef.kind", required=True)
@@ -270,7 +292,7 @@ def _role_ref(value: Any, *, cluster: bool) -> RoleRef:
 
 def _subject(value: Any, path: str, *, cluster: bool) -> SubjectRef:
     doc = _mapping(value, path, required=True)
-    _no_unknown(doc, ("kind", "apiGroup", "name", "namespace"), path)
+    _no_unknown(doc, _SUBJECT_FIELDS, path)
     kind = _string(doc.get("kind"), f"{path}.kind", required=True)
     name = _string(doc.get("name"), f"{path}.name", required=True)
     namespace = _string(doc.get("namespace"), f"{path}.namespace")
@@ -307,10 +329,10 @@ def _subjects(value: Any, *, cluster: bool) -> tuple[SubjectRef, ...]:
 
 
 _TOP_LEVEL = {
-    "Role": ("apiVersion", "kind", "metadata", "rules"),
-    "ClusterRole": ("apiVersion", "kind", "metadata", "rules", "aggregationRule"),
-    "RoleBinding": ("apiVersion", "kind", "metadata", "subjects", "roleRef"),
-    "ClusterRoleBinding": ("apiVersion", "kind", "metadata", "subjects", "roleRef"),
+    "Role": frozenset(("apiVersion", "kind", "metadata", "rules")),
+    "ClusterRole": frozenset(("apiVersion", "kind", "metadata", "rules", "aggregationRule")),
+    "RoleBinding": frozenset(("apiVersion", "kind", "metadata", "subjects", "roleRef")),
+    "ClusterRoleBinding": frozenset(("apiVersion", "kind", "metadata", "subjects", "roleRef")),
 }
 
 
@@ -388,7 +410,10 @@ class BootstrapPolicy:
 @cache
 def bootstrap_policy() -> BootstrapPolicy:
     """Load ``skycheck/data/bootstrap-rbac.json`` (see scripts/gen_bootstrap_rbac.py)."""
-    text = resources.files("skycheck").joinpath("data/bootstrap-rbac.json").read_text("utf-8")
+    # Next to the package's modules, where importlib.resources.files("skycheck") finds it,
+    # without importing importlib.resources (tempfile, shutil, zipfile: 0.015 s).
+    data = Path(__file__).resolve().parent.parent / "data" / "bootstrap-rbac.json"
+    text = data.read_text("utf-8")
     data = json.loads(text)
     objects = tuple(parse_object(item) for item in data["items"])
     return BootstrapPolicy(

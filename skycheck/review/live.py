@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -163,10 +162,8 @@ class LiveReviewer:
         todo = {k: r for k, r in zip(keys[1:], requirements[1:], strict=True) if k != keys[0]}
         asked: dict[tuple[str, ...], _Answer] = {keys[0]: first}
         if todo:
-            workers = max(1, min(self.conn.limits.max_inflight, len(todo)))
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                got = pool.map(lambda r: self._review_one(subject, r), todo.values())
-                asked.update(zip(todo, got, strict=True))
+            got = self.conn.map(lambda r: self._review_one(subject, r), todo.values())
+            asked.update(zip(todo, got, strict=True))
         answers = [
             a
             if a.finding.requirement is r
@@ -363,11 +360,7 @@ class LiveReviewer:
     ) -> tuple[tuple[tuple[str, bool | None], ...], tuple[str, ...]]:
         """(namespace -> exists or None, the namespaces the caller may not read)."""
         names = sorted({r.namespace for r in requirements if r.namespace})
-        found = _parallel(
-            names,
-            lambda ns: self._exists(f"/api/v1/namespaces/{ns}"),
-            self.conn.limits.max_inflight,
-        )
+        found = self.conn.map(lambda ns: self._exists(f"/api/v1/namespaces/{ns}"), names)
         out = []
         forbidden = []
         for ns, (exists, why) in zip(names, found, strict=True):
@@ -408,12 +401,3 @@ def _question(req: Requirement) -> tuple[str, ...]:
 
 class _ServerError(Exception):
     """The API server kept failing (5xx/429 after retries) or answered oddly."""
-
-
-def _parallel(
-    items: list[str], fn: Callable[[str], tuple[bool | None, str]], cap: int
-) -> list[tuple[bool | None, str]]:
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(cap, len(items)))) as pool:
-        return list(pool.map(fn, items))
