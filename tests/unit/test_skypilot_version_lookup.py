@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from skycheck import skypilot_version
-from tests.parity._venvs import SKYPILOT_VENV_ROOT
+from tests.parity._venvs import venv_root
 
 
 def _dist_info(root: Path, dirname: str, version: str, *, egg: bool = False) -> None:
@@ -60,7 +60,7 @@ def test_installed_agrees_with_importlib_metadata(layout, tmp_path, monkeypatch)
 
 
 def test_a_real_skypilot_venv_is_read_as_its_own_importlib_metadata_reads_it():
-    venvs = sorted(SKYPILOT_VENV_ROOT.glob("*/.complete"))
+    venvs = sorted(venv_root().glob("*/.complete"))
     if not venvs:
         pytest.skip("no SkyPilot venv installed (tests/skypilot)")
     for stamp in venvs:
