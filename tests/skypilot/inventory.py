@@ -105,7 +105,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"kubernetes": {"remote_identity": "sky-sa"}},
         setup=_apply_sky_sa,
         note="the docs' create-sky-sa.yaml applied first",
-        necessity=False,
     ),
     Scenario(
         "launch-local-credentials",
