@@ -166,7 +166,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"kubernetes": {"remote_identity": "sky-sa"}},
         setup=_apply_sky_sa,
         note="the docs' create-sky-sa.yaml applied first",
-        necessity=False,
     ),
     Scenario(
         "launch-local-credentials",
@@ -433,8 +432,15 @@ def _perm_json(perm: Permission) -> dict[str, Any]:
 
 def _verdict(perm: Permission, run: Run, baseline: Run) -> dict[str, Any]:
     denied = [r for r in run.forbidden if _same_rule(r.permission(), perm)]
+    main = [r for r in run.requests if not r.cleanup]
+    first_exec = next((i for i, r in enumerate(main) if r.subresource == "exec"), None)
+    first_denied = next((i for i, r in enumerate(main) if r in denied), None)
     if not denied:
         effect = "not-requested"
+    elif first_exec is not None and first_denied is not None and first_denied > first_exec:
+        # SkyPilot's failure path after the lab's stopping point (cleanup after the failed
+        # exec): a real cluster would not take it, so the lab cannot judge this permission.
+        effect = "after-stopping-point"
     elif run.outcome != baseline.outcome:
         effect = "fatal"
     elif run.cleanup_failed and not baseline.cleanup_failed:

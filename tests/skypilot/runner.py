@@ -512,9 +512,15 @@ def _start_api_server(version: str, work: Path, env: dict[str, str]) -> None:
         code, out, _ = _run_step(version, step, work, env)
         if code == 0:
             return
+        log = Path(env["HOME"]) / ".sky" / "api_server" / "server.log"
+        server_log = log.read_text(errors="replace") if log.is_file() else ""
         if attempt == API_START_ATTEMPTS:
-            raise RuntimeError(f"sky api start failed {attempt} times:\n{_tail(out)}")
+            raise RuntimeError(
+                f"sky api start failed {attempt} times:\n{_tail(out)}\n{_tail(server_log, 5)}"
+            )
         _stop_api_server(version, work, env, Path(env["HOME"]))
+        # A port picked free can be taken before the server binds it: pick another.
+        env["SKYPILOT_API_SERVER_LOCAL_PORT"] = str(_free_port())
 
 
 def _stop_api_server(version: str, work: Path, env: dict[str, str], home: Path) -> None:
