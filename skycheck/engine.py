@@ -142,6 +142,21 @@ def _namespace_preconditions(
             f"namespace {plan.namespace} does not exist: SkyPilot never creates its "
             "workload namespace, so create it before launching"
         )
+    elif plan.namespace and plan.namespace in dict(result.namespaces):
+        state, why = _lookup(plan.namespace, result, reviewer)
+        if state is NamespaceState.UNKNOWN and why == "the lookup failed":
+            # The server failed mid-run (not a 403): fail closed, as for the hard-coded
+            # namespaces, rather than pass with the workload namespace unconfirmed.
+            feature = plan.features[0]
+            findings.append(
+                Finding(
+                    namespace_requirement(
+                        feature, plan.namespace, feature in plan.required_features
+                    ),
+                    Decision.UNKNOWN,
+                    f"not checked: could not tell whether namespace {plan.namespace} exists",
+                )
+            )
     if to_ask:
         review = reviewer.review(subject, [req for req, _ in to_ask])
         for f, (_, pre) in zip(review.findings, to_ask, strict=True):
