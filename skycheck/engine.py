@@ -106,11 +106,23 @@ def _namespace_preconditions(
     warnings: list[str] = []
     to_ask: list[tuple[Requirement, NamespacePrecondition]] = []
     findings: list[Finding] = []
+    # Only namespaces whose rules were bound: a rule that does not apply here (``when``,
+    # or a SkyPilot version that no longer makes the request) brings no precondition.
+    # A rule reading a namespace by name (SkyPilot's get of skypilot-system before it
+    # creates it) brings that namespace's precondition too.
+    bound = {(f.requirement.feature, f.requirement.namespace) for f in result.findings} | {
+        (f.requirement.feature, f.requirement.name)
+        for f in result.findings
+        if f.requirement.resource == "namespaces" and f.requirement.name
+    }
     for feature in catalogue.features:
         if feature.name not in plan.features or feature.name in dict(plan.not_applicable):
             continue
         required = feature.name in plan.required_features
-        for ns in feature.fixed_namespaces:
+        named = {r.name for r in feature.rules if r.resource == "namespaces" and r.name}
+        for ns in sorted(set(feature.fixed_namespaces) | named):
+            if (feature.name, ns) not in bound:
+                continue
             state, why = _lookup(ns, result, reviewer)
             pre = NamespacePrecondition(feature.name, ns, state, why=why)
             req = namespace_requirement(feature.name, ns, required)
@@ -147,12 +159,10 @@ def _namespace_preconditions(
         if state is NamespaceState.UNKNOWN and why == "the lookup failed":
             # The server failed mid-run (not a 403): fail closed, as for the hard-coded
             # namespaces, rather than pass with the workload namespace unconfirmed.
-            feature = plan.features[0]
+            first = plan.features[0]
             findings.append(
                 Finding(
-                    namespace_requirement(
-                        feature, plan.namespace, feature in plan.required_features
-                    ),
+                    namespace_requirement(first, plan.namespace, first in plan.required_features),
                     Decision.UNKNOWN,
                     f"not checked: could not tell whether namespace {plan.namespace} exists",
                 )
