@@ -63,7 +63,8 @@ def test_every_rule_has_an_effect_for_every_proven_version_it_applies_to():
     assert Profile.SKYPILOT.gates(Effect.FATAL)
     assert not Profile.SKYPILOT.gates(Effect.DOCUMENTED)
     assert not Profile.SKYPILOT.gates(Effect.DEGRADES)
-    assert all(Profile.DOCS.gates(e) for e in Effect)
+    assert Profile.DOCS.gates(Effect.FATAL) and Profile.DOCS.gates(Effect.DOCUMENTED)
+    assert not Profile.DOCS.gates(Effect.DEGRADES)
 
 
 @pytest.mark.parametrize(
