@@ -98,9 +98,21 @@ def _with_effect(group: RuleGroup, verb: str) -> str:
     return verb
 
 
+def _marker(group: RuleGroup) -> Text:
+    """MISSING for a denied check SkyPilot cannot do without; LOSES (degrades) or DOCS
+    (documented only) when every denied verb of the row is one SkyPilot survives."""
+    d = group.worst
+    denied = [f for f in group.findings if f.decision is Decision.DENIED]
+    if d is Decision.DENIED and all(f.requirement.effect.value != "fatal" for f in denied):
+        if any(f.requirement.effect.value == "degrades" for f in denied):
+            return Text("LOSES", style="yellow")
+        return Text("DOCS", style="dim")
+    return Text(_MARKER[d], style=_MARKER_STYLE[d])
+
+
 def _rule_row(group: RuleGroup) -> tuple[Text, RenderableType]:
     d = group.worst
-    marker = Text(_MARKER[d], style=_MARKER_STYLE[d])
+    marker = _marker(group)
     head = Text(clean(resource_text(group.first)) + ": ")
     if d is Decision.ALLOWED:
         head.append(", ".join(group.verbs(Decision.ALLOWED)))
