@@ -1,0 +1,286 @@
+"""skycheck's verdict against what real SkyPilot does, in the lab.
+
+One *case* is a SkyPilot operation run as a lab identity under a ``~/.sky/config.yaml``,
+with the features skycheck must check for it. For a case:
+
+- :func:`check` asks skycheck (in-process, as the admin, with ``--sa``) about an identity
+  and returns its JSON report and fix;
+- :func:`sufficiency` starts from an identity with nothing, applies skycheck's fix as the
+  docs say (``kubectl create namespace`` for the Namespaces it lists, then
+  ``kubectl auth reconcile``), runs the operation and returns the run: SkyPilot must get as
+  far as it does for cluster-admin (the inventory's ``stoppedAt``), and every 403 it meets
+  must be one the inventory lists as tolerated;
+- :func:`necessity` grants every gating check of that fix but one, per check, and runs the
+  operation: SkyPilot must hit a 403 on exactly that permission and stop earlier;
+- :func:`world` perturbs the fix at random (drops, wildcards, group subjects, resource
+  names, RoleBindings to ClusterRoles) so skycheck's verdict can be compared with the
+  outcome: a pass that SkyPilot contradicts is a false pass.
+
+Every run starts from a first-run cluster (:meth:`Lab.reset_skypilot_objects`) and a fresh
+workload namespace, so SkyPilot's create-if-absent steps happen every time.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from skycheck.cli import run as skycheck
+from tests.skypilot import venvs
+from tests.skypilot.lab import IDENTITY_NAMESPACE, Identity, Lab
+from tests.skypilot.runner import OPERATIONS, SYSTEM_NAMESPACE, Outcome, Run, run_operation
+
+REPO = Path(__file__).resolve().parents[2]
+OBSERVED = REPO / "rules" / "observed"
+RBAC = "rbac.authorization.k8s.io"
+
+
+@dataclass(frozen=True)
+class Case:
+    """An inventory scenario as skycheck sees it: which features, which remote_identity."""
+
+    scenario: str  # the inventory entry giving cluster-admin's stopping point
+    operation: str
+    features: tuple[str, ...]
+    remote_identity: str = "SERVICE_ACCOUNT"
+    sky_config: dict[str, Any] = field(default_factory=dict)
+
+
+CASES: dict[str, Case] = {
+    c.scenario: c
+    for c in (
+        Case("check", "check", ()),
+        Case("show-gpus", "show-gpus", ("show-gpus",)),
+        Case("status-kubernetes", "status-kubernetes", ("show-gpus",)),
+        Case("volumes", "volumes", ("volumes",)),
+        Case("fuse-daemonset", "fuse-daemonset", ("object-store-mounting",)),
+        Case("launch", "launch", ("rbac-bootstrap",)),
+        Case(
+            "launch-ports-ingress",
+            "launch-ports",
+            ("rbac-bootstrap", "ingress"),
+            sky_config={"kubernetes": {"ports": "ingress"}},
+        ),
+    )
+}
+
+
+def catalogue_version(key: str) -> str:
+    """The lab's venv key ("nightly-1.0.0.dev...") as skycheck names the version."""
+    return venvs.VERSIONS[key].split("==", 1)[1]
+
+
+def inventory(version: str) -> dict[str, Any]:
+    """The inventory of lab version ``version`` (a venv key)."""
+    doc: dict[str, Any] = json.loads((OBSERVED / f"skypilot-{version}.json").read_text())
+    return doc
+
+
+def admin_outcome(version: str, case: Case) -> str:
+    """Where SkyPilot stopped for cluster-admin in this scenario (the inventory's record)."""
+    return str(inventory(version)["scenarios"][case.scenario]["stoppedAt"])
+
+
+def tolerated(version: str, case: Case) -> set[tuple[str, str, str, str, str]]:
+    """(scope, group, resource, subresource, verb) whose 403 SkyPilot got past."""
+    entry = inventory(version)["scenarios"][case.scenario]
+    necessity = entry.get("necessity") or {}
+    out = {
+        (p["scope"], p["group"], p["resource"], p["subresource"], p["verb"])
+        for p in necessity.get("permissions", [])
+        # after-stopping-point: refused in SkyPilot's teardown after the failed first
+        # exec, which the lab cannot judge (the catalogue's effect for them is read from
+        # SkyPilot; for list deployments, degrades)
+        if p["effect"] in ("tolerated", "not-requested", "after-stopping-point")
+    }
+    # Requests cluster-admin itself saw refused or that no role can grant (another
+    # component's namespace) are not skycheck's to grant either.
+    for r in entry["requests"]:
+        if r["scope"].startswith("other:") or r["scope"] == "nonresource":
+            out.add((r["scope"], r["group"], r["resource"], r["subresource"], r["verb"]))
+    return out
+
+
+def new_identity(lab: Lab, label: str) -> Identity:
+    """A first-run cluster, a fresh workload namespace and an identity holding nothing."""
+    lab.reset_skypilot_objects()
+    namespace = lab.fresh_namespace("sky")
+    return lab.identity(f"cl-{label}-{secrets.token_hex(3)}", namespace=namespace)
+
+
+def check(
+    lab: Lab,
+    version: str,
+    case: Case,
+    who: Identity,
+    capsys: pytest.CaptureFixture[str],
+    fix: Path | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """skycheck's verdict on ``who`` for ``case`` (exit code, JSON report)."""
+    args = [
+        "--kubeconfig",
+        str(lab.cp.admin_kubeconfig),
+        "--no-sky-config",
+        "--sa",
+        f"{IDENTITY_NAMESPACE}:{who.name}",
+        "-n",
+        who.namespace,
+        "--remote-identity",
+        case.remote_identity,
+        "--skypilot-version",
+        catalogue_version(version),
+        "-o",
+        "json",
+    ]
+    for feature in case.features:
+        args += ["-f", feature]
+    if fix is not None:
+        args += ["--fix", str(fix)]
+    capsys.readouterr()
+    code = skycheck(args)
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def settle(lab: Lab, version: str, case: Case, who: Identity, capsys: Any) -> dict[str, Any]:
+    """Re-check until skycheck passes (the authorizer's cache lags writes), bounded."""
+    report: dict[str, Any] = {}
+    for attempt in range(12):
+        code, report = check(lab, version, case, who, capsys)
+        if code == 0:
+            return report
+        time.sleep(min(0.1 * 2**attempt, 1.0))
+    denied = [c["id"] for c in report.get("checks", []) if c["decision"] != "allowed"]
+    raise AssertionError(f"skycheck still fails after the grant: {denied}")
+
+
+def apply_fix(lab: Lab, fix: Path) -> None:
+    """As the docs say: create the Namespaces it lists, then ``kubectl auth reconcile``."""
+    for doc in yaml.safe_load_all(fix.read_text()):
+        if doc and doc.get("kind") == "Namespace":
+            lab.cp.create_namespace(doc["metadata"]["name"], exist_ok=True)
+    lab.cp.kubectl("auth", "reconcile", "-f", str(fix), check=True)
+
+
+def gating_checks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The denied checks that gate (fatal, of a required feature): what the fix grants."""
+    return [
+        c
+        for c in report["checks"]
+        if c["decision"] == "denied" and c["required"] and c["effect"] == "fatal"
+    ]
+
+
+def rule_for(check_: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(scope, RBAC rule) granting exactly one check."""
+    resource = check_["resource"] + (f"/{check_['subresource']}" if check_["subresource"] else "")
+    rule: dict[str, Any] = {
+        "apiGroups": [check_["group"]],
+        "resources": [resource],
+        "verbs": [check_["verb"]],
+    }
+    if check_["name"]:
+        rule["resourceNames"] = [check_["name"]]
+    return (check_["namespace"] or "cluster"), rule
+
+
+def grant_checks(lab: Lab, who: Identity, checks: list[dict[str, Any]]) -> None:
+    by_scope: dict[str, list[dict[str, Any]]] = {}
+    for c in checks:
+        if c.get("precondition"):
+            continue
+        scope, rule = rule_for(c)
+        by_scope.setdefault(scope, []).append(rule)
+    lab.grant(who, by_scope)
+
+
+def namespaces_of(report: dict[str, Any]) -> list[str]:
+    """SkyPilot's own namespaces the fix creates (missing, and the identity may not)."""
+    return sorted(
+        {
+            p["namespace"]
+            for p in report.get("preconditions", [])
+            if p["state"] == "missing" and p["owner"] == "SkyPilot"
+        }
+    )
+
+
+def unexpected_403s(version: str, case: Case, run: Run) -> list[str]:
+    allowed = tolerated(version, case)
+    return [
+        f"{r.verb} {r.group}/{r.resource}/{r.subresource} @{r.scope} {r.name or ''}".strip()
+        for r in run.forbidden
+        if (r.scope, r.group, r.resource, r.subresource, r.verb) not in allowed
+    ]
+
+
+def reached(version: str, case: Case, run: Run) -> bool:
+    """SkyPilot got as far as for cluster-admin, meeting no 403 beyond the tolerated ones."""
+    return run.outcome.value == admin_outcome(version, case) and not unexpected_403s(
+        version, case, run
+    )
+
+
+def run_case(lab: Lab, version: str, case: Case, who: Identity) -> Run:
+    return run_operation(lab, version, OPERATIONS[case.operation], who, case.sky_config)
+
+
+def world(rng: random.Random, checks: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """A random RBAC world near the fix: (scope, rule) pairs, some wrong on purpose.
+
+    Per check: kept as is, dropped, widened to ``*`` verbs, narrowed to a wrong resource
+    name, or moved to another namespace; a few extra unrelated grants are added.
+    """
+    out: list[tuple[str, dict[str, Any]]] = []
+    for c in checks:
+        if c.get("precondition"):
+            continue
+        scope, rule = rule_for(c)
+        roll = rng.random()
+        if roll < 0.12:
+            continue  # dropped
+        if roll < 0.24:
+            rule = {**rule, "verbs": ["*"]}
+        elif roll < 0.30:
+            rule = {**rule, "resourceNames": ["not-" + (c["name"] or "this")]}
+        elif roll < 0.34 and scope != "cluster":
+            scope = SYSTEM_NAMESPACE if scope != SYSTEM_NAMESPACE else "default"
+        out.append((scope, rule))
+    if rng.random() < 0.5:
+        out.append(("cluster", {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}))
+    return out
+
+
+def grant_world(lab: Lab, who: Identity, rules: list[tuple[str, dict[str, Any]]]) -> None:
+    by_scope: dict[str, list[dict[str, Any]]] = {}
+    for scope, rule in rules:
+        by_scope.setdefault(scope if scope != "namespace" else who.namespace, []).append(rule)
+    lab.grant(who, by_scope)
+
+
+__all__ = [
+    "CASES",
+    "Case",
+    "Outcome",
+    "admin_outcome",
+    "apply_fix",
+    "check",
+    "gating_checks",
+    "grant_checks",
+    "grant_world",
+    "namespaces_of",
+    "new_identity",
+    "reached",
+    "run_case",
+    "settle",
+    "unexpected_403s",
+    "world",
+]

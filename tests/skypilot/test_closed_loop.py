@@ -1,0 +1,153 @@
+"""Closed loop against real SkyPilot: skycheck's fix is enough, and every fatal check of it
+is needed; skycheck's verdict predicts SkyPilot's outcome on random RBAC worlds.
+
+CI runs the cases in ``CI_CASES`` for the CI SkyPilot version (sufficiency for each,
+necessity for the short ones, a few random worlds). ``SKYCHECK_LAB_FULL=1`` runs every
+case, necessity for all of them and more worlds, for every proven SkyPilot version
+(``make lab``; figures in docs/skypilot-lab.md).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from skycheck.cli import run as skycheck
+from tests.skypilot import closed_loop as cl
+from tests.skypilot import venvs
+from tests.skypilot.conftest import CI_VERSION
+from tests.skypilot.lab import Identity, Lab
+
+DOCS_MANIFEST = Path(__file__).resolve().parents[1] / "manifests" / "create-sky-sa.yaml"
+
+pytestmark = pytest.mark.skypilot
+
+FULL = os.environ.get("SKYCHECK_LAB_FULL") == "1"
+VERSIONS = tuple(venvs.VERSIONS) if FULL else (CI_VERSION,)
+CI_CASES = ("check", "show-gpus", "volumes", "launch")
+CI_NECESSITY = ("check", "show-gpus")
+CASES = tuple(cl.CASES) if FULL else CI_CASES
+WORLDS = 24 if FULL else 3
+
+
+@pytest.fixture(scope="module")
+def lab(skypilot_lab: Lab) -> Lab:
+    for version in VERSIONS:
+        venvs.ensure_venv(version)
+    return skypilot_lab
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("name", CASES)
+def test_the_fix_is_enough(lab, version, name, tmp_path: Path, capsys):
+    """From nothing: check, apply the fix, run SkyPilot: as far as cluster-admin, no 403
+    that the inventory does not list as tolerated."""
+    case = cl.CASES[name]
+    who = cl.new_identity(lab, "suff")
+    fix = tmp_path / "fix.yaml"
+    code, report = cl.check(lab, version, case, who, capsys, fix=fix)
+    assert code == 1 and fix.exists(), report["warnings"]
+    assert report["skypilot"] == {"version": cl.catalogue_version(version), "source": "flag"}
+    cl.apply_fix(lab, fix)
+    cl.settle(lab, version, case, who, capsys)
+    run = cl.run_case(lab, version, case, who)
+    assert cl.unexpected_403s(version, case, run) == [], run.tail
+    assert run.outcome.value == cl.admin_outcome(version, case), (run.reason, run.tail)
+
+
+def _necessity_params() -> list[tuple[str, str]]:
+    names = CASES if FULL else CI_NECESSITY
+    return [(v, n) for v in VERSIONS for n in names]
+
+
+@pytest.mark.parametrize(("version", "name"), _necessity_params())
+def test_every_fatal_check_of_the_fix_is_needed(lab, version, name, capsys):
+    """Grant the fix's checks but one: SkyPilot must be refused exactly that one and stop."""
+    case = cl.CASES[name]
+    probe = cl.new_identity(lab, "probe")
+    code, report = cl.check(lab, version, case, probe, capsys)
+    assert code == 1
+    checks = cl.gating_checks(report)
+    assert checks
+    unnoticed = []
+    for dropped in checks:
+        if dropped.get("precondition"):
+            continue
+        who = cl.new_identity(lab, "nec")
+        for namespace in cl.namespaces_of(report):
+            lab.cp.create_namespace(namespace, exist_ok=True)
+        cl.grant_checks(lab, who, [c for c in checks if c is not dropped])
+        run = cl.run_case(lab, version, case, who)
+        refused = [
+            r
+            for r in run.forbidden
+            if (r.verb, r.group, r.resource, r.subresource)
+            == (dropped["verb"], dropped["group"], dropped["resource"], dropped["subresource"])
+        ]
+        if not refused or cl.reached(version, case, run):
+            unnoticed.append(dropped["id"])
+    # A fatal check whose removal SkyPilot does not notice is wrong in the catalogue.
+    assert unnoticed == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_random_worlds_never_pass_falsely(lab, version, capsys):
+    """skycheck's verdict on a random world near the fix predicts SkyPilot's outcome."""
+    rng = random.Random(20261130)
+    names = [n for n in CASES if n in ("show-gpus", "volumes", "launch")] or list(CASES)
+    false_passes, false_failures, seen = [], [], 0
+    for i in range(WORLDS):
+        case = cl.CASES[names[i % len(names)]]
+        probe = cl.new_identity(lab, "wprobe")
+        _, report = cl.check(lab, version, case, probe, capsys)
+        who = cl.new_identity(lab, "world")
+        for namespace in cl.namespaces_of(report):
+            lab.cp.create_namespace(namespace, exist_ok=True)
+        cl.grant_world(lab, who, cl.world(rng, cl.gating_checks(report)))
+        code, _ = cl.check(lab, version, case, who, capsys)
+        run = cl.run_case(lab, version, case, who)
+        ok = cl.reached(version, case, run)
+        seen += 1
+        if code == 0 and not ok:
+            false_passes.append((case.scenario, run.reason, cl.unexpected_403s(version, case, run)))
+        if code == 1 and ok:
+            false_failures.append(case.scenario)
+    print(
+        f"\nrandom worlds {version}: {seen} worlds, {len(false_passes)} false passes, "
+        f"{len(false_failures)} false failures"
+    )
+    assert false_passes == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_docs_account_passes_and_launches_as_far_as_cluster_admin(lab, version, tmp_path):
+    """The docs' create-sky-sa.yaml: skycheck passes it, and sky launch as that account
+    (remote_identity: sky-sa) gets as far as cluster-admin, meeting only tolerated 403s."""
+    case = cl.Case(
+        "launch-remote-identity-sky-sa",
+        "launch",
+        (),
+        remote_identity="sky-sa",
+        sky_config={"kubernetes": {"remote_identity": "sky-sa"}},
+    )
+    lab.reset_skypilot_objects()
+    namespace = lab.fresh_namespace("sky")
+    lab.cp.apply(DOCS_MANIFEST.read_text().replace("namespace: default", f"namespace: {namespace}"))
+    kubeconfig = lab.cp.kubeconfig_for_service_account(
+        tmp_path / "sky-sa.kubeconfig", namespace, "sky-sa", create=False
+    )
+    who = Identity(
+        name="sky-sa",
+        username=f"system:serviceaccount:{namespace}:sky-sa",
+        kubeconfig=kubeconfig,
+        namespace=namespace,
+    )
+    args = ["--kubeconfig", str(lab.cp.admin_kubeconfig), "--no-sky-config", "--sa", "sky-sa"]
+    args += ["-n", namespace, "--skypilot-version", cl.catalogue_version(version)]
+    assert skycheck([*args, "-o", "json"]) == 0
+    run = cl.run_case(lab, version, case, who)
+    assert cl.unexpected_403s(version, case, run) == [], run.tail
+    assert run.outcome.value == cl.admin_outcome(version, case), (run.reason, run.tail)
