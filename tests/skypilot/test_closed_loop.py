@@ -89,6 +89,11 @@ def test_every_fatal_check_of_the_fix_is_needed(lab, version, name, capsys):
         ]
         if not refused or cl.reached(version, case, run):
             unnoticed.append(dropped["id"])
+    with capsys.disabled():
+        print(
+            f"\nnecessity, SkyPilot {version} {name}: {len(checks)} fatal checks dropped in "
+            f"turn, {len(unnoticed)} unnoticed"
+        )
     # A fatal check whose removal SkyPilot does not notice is wrong in the catalogue.
     assert unnoticed == []
 
@@ -115,10 +120,11 @@ def test_random_worlds_never_pass_falsely(lab, version, capsys):
             false_passes.append((case.scenario, run.reason, cl.unexpected_403s(version, case, run)))
         if code == 1 and ok:
             false_failures.append(case.scenario)
-    print(
-        f"\nrandom worlds {version}: {seen} worlds, {len(false_passes)} false passes, "
-        f"{len(false_failures)} false failures"
-    )
+    with capsys.disabled():  # the figures belong in the run's output, even under -q
+        print(
+            f"\nrandom worlds, SkyPilot {version}: {seen} worlds, "
+            f"{len(false_passes)} false passes, {len(false_failures)} false failures"
+        )
     assert false_passes == []
 
 
