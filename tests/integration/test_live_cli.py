@@ -93,7 +93,12 @@ def test_namespace_admin_falls_back_to_local_sar_and_impersonation(
     )
     assert "subjectaccessreviews" in err
     assert report["method"] == "Impersonation"
-    assert all(c["decision"] == "allowed" for c in report["checks"])
+    # Every check SkyPilot cannot do without is granted; the docs' Role lacks only what
+    # the lab found beyond it (listing deployments, which SkyPilot survives).
+    assert all(c["decision"] == "allowed" for c in report["checks"] if c["effect"] == "fatal")
+    assert {c["id"] for c in report["checks"] if c["decision"] != "allowed"} <= {
+        "core.deployments.list"
+    }
     assert code == 0
 
 
@@ -116,7 +121,10 @@ def test_local_sar_alone_leaves_cluster_checks_unknown(cluster, ns, user_kubecon
         ],
     )
     assert report["method"] == "LocalSubjectAccessReview"
-    namespaced = [c for c in report["checks"] if c["namespace"]]
+    # The docs' Role grants every namespaced check but the lab-found deployments list.
+    namespaced = [
+        c for c in report["checks"] if c["namespace"] and c["id"] != "core.deployments.list"
+    ]
     assert namespaced and all(c["decision"] == "allowed" for c in namespaced)
     cluster_checks = [c for c in report["checks"] if c["namespace"] == ""]
     assert cluster_checks and all(c["decision"] == "unknown" for c in cluster_checks)

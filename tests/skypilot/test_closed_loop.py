@@ -2,7 +2,7 @@
 is needed; skycheck's verdict predicts SkyPilot's outcome on random RBAC worlds.
 
 CI runs the cases in ``CI_CASES`` for the CI SkyPilot version (sufficiency for each,
-necessity for the short ones, a few random worlds). ``SKYCHECK_LAB_FULL=1`` runs every
+necessity for the short ones, a few random worlds) and the nightly's two shortest. ``SKYCHECK_LAB_FULL=1`` runs every
 case, necessity for all of them and more worlds, for every proven SkyPilot version
 (``make lab``; figures in docs/skypilot-lab.md).
 """
@@ -31,17 +31,27 @@ CI_CASES = ("check", "show-gpus", "volumes", "launch")
 CI_NECESSITY = ("check", "show-gpus")
 CASES = tuple(cl.CASES) if FULL else CI_CASES
 WORLDS = 24 if FULL else 3
+# CI also runs the nightly's two shortest cases (its inventory has cluster-admin runs for
+# every scenario; necessity runs only for sky check).
+NIGHTLY = next(v for v in venvs.VERSIONS if v != CI_VERSION)
+CI_NIGHTLY_CASES = ("check", "show-gpus")
+
+
+def _sufficiency_params() -> list[tuple[str, str]]:
+    params = [(v, n) for v in VERSIONS for n in CASES]
+    if not FULL:
+        params += [(NIGHTLY, n) for n in CI_NIGHTLY_CASES]
+    return params
 
 
 @pytest.fixture(scope="module")
 def lab(skypilot_lab: Lab) -> Lab:
-    for version in VERSIONS:
+    for version in venvs.VERSIONS:
         venvs.ensure_venv(version)
     return skypilot_lab
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize(("version", "name"), _sufficiency_params())
 def test_the_fix_is_enough(lab, version, name, tmp_path: Path, capsys):
     """From nothing: check, apply the fix, run SkyPilot: as far as cluster-admin, no 403
     that the inventory does not list as tolerated."""
@@ -60,7 +70,8 @@ def test_the_fix_is_enough(lab, version, name, tmp_path: Path, capsys):
 
 def _necessity_params() -> list[tuple[str, str]]:
     names = CASES if FULL else CI_NECESSITY
-    return [(v, n) for v in VERSIONS for n in names]
+    params = [(v, n) for v in VERSIONS for n in names]
+    return params if FULL else [*params, (NIGHTLY, "check")]
 
 
 @pytest.mark.parametrize(("version", "name"), _necessity_params())
