@@ -3,8 +3,8 @@ is needed; skycheck's verdict predicts SkyPilot's outcome on random RBAC worlds.
 
 CI runs the cases in ``CI_CASES`` for the CI SkyPilot version (sufficiency for each,
 necessity for the short ones, a few random worlds) and the nightly's two shortest.
-``SKYCHECK_LAB_FULL=1`` runs every case, necessity for all of them and more worlds, for every proven SkyPilot version
-(``make lab``; figures in docs/skypilot-lab.md).
+``SKYCHECK_LAB_FULL=1`` runs every case, necessity for all of them and more worlds, for
+every proven SkyPilot version (``make lab``; figures in docs/skypilot-lab.md).
 """
 
 from __future__ import annotations
