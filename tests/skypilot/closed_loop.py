@@ -222,11 +222,24 @@ def unexpected_403s(version: str, case: Case, run: Run) -> list[str]:
     ]
 
 
+def got_as_far(version: str, case: Case, run: Run) -> bool:
+    """SkyPilot stopped where it stops for cluster-admin.
+
+    Without exec simulation a launch stops at its first ``kubectl exec``; a run whose exec
+    was upgraded (code 101) got there, even when SkyPilot's teardown afterwards met a 403
+    that turns the runner's outcome into "forbidden" (the lab cannot judge those).
+    """
+    admin = admin_outcome(version, case)
+    if run.outcome.value == admin:
+        return True
+    return admin == Outcome.STOPPED_AT_EXEC.value and any(
+        r.subresource == "exec" and r.code == 101 for r in run.requests
+    )
+
+
 def reached(version: str, case: Case, run: Run) -> bool:
     """SkyPilot got as far as for cluster-admin, meeting no 403 beyond the tolerated ones."""
-    return run.outcome.value == admin_outcome(version, case) and not unexpected_403s(
-        version, case, run
-    )
+    return got_as_far(version, case, run) and not unexpected_403s(version, case, run)
 
 
 def run_case(lab: Lab, version: str, case: Case, who: Identity) -> Run:
@@ -274,6 +287,7 @@ __all__ = [
     "apply_fix",
     "check",
     "gating_checks",
+    "got_as_far",
     "grant_checks",
     "grant_world",
     "namespaces_of",

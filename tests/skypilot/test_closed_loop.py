@@ -65,7 +65,7 @@ def test_the_fix_is_enough(lab, version, name, tmp_path: Path, capsys):
     cl.settle(lab, version, case, who, capsys)
     run = cl.run_case(lab, version, case, who)
     assert cl.unexpected_403s(version, case, run) == [], run.tail
-    assert run.outcome.value == cl.admin_outcome(version, case), (run.reason, run.tail)
+    assert cl.got_as_far(version, case, run), (run.reason, run.tail)
 
 
 def _necessity_params() -> list[tuple[str, str]]:
@@ -167,4 +167,4 @@ def test_the_docs_account_passes_and_launches_as_far_as_cluster_admin(lab, versi
     assert skycheck([*args, "-o", "json"]) == 0
     run = cl.run_case(lab, version, case, who)
     assert cl.unexpected_403s(version, case, run) == [], run.tail
-    assert run.outcome.value == cl.admin_outcome(version, case), (run.reason, run.tail)
+    assert cl.got_as_far(version, case, run), (run.reason, run.tail)
