@@ -213,6 +213,21 @@ def namespaces_of(report: dict[str, Any]) -> list[str]:
     )
 
 
+def requested(version: str, case: Case, check_: dict[str, Any], namespace: str) -> bool:
+    """Whether the scenario's operation made the request this check stands for (a
+    WebSocket exec, audited as get, is authorized as create too)."""
+    ns = check_["namespace"]
+    scope = "cluster" if ns == "" else "namespace" if ns == namespace else ns
+    verbs = {check_["verb"]}
+    if check_["verb"] == "create" and check_["subresource"] in ("exec", "attach", "portforward"):
+        verbs.add("get")
+    return any(
+        (r["verb"], r["group"], r["resource"], r["subresource"], r["scope"])
+        in {(v, check_["group"], check_["resource"], check_["subresource"], scope) for v in verbs}
+        for r in inventory(version)["scenarios"][case.scenario]["requests"]
+    )
+
+
 def unexpected_403s(version: str, case: Case, run: Run) -> list[str]:
     allowed = tolerated(version, case)
     return [
@@ -293,6 +308,7 @@ __all__ = [
     "namespaces_of",
     "new_identity",
     "reached",
+    "requested",
     "run_case",
     "settle",
     "unexpected_403s",
