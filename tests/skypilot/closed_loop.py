@@ -192,13 +192,13 @@ def rule_for(check_: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return (check_["namespace"] or "cluster"), rule
 
 
-def grant_checks(lab: Lab, who: Identity, checks: list[dict[str, Any]]) -> None:
+def grant_checks(lab: Lab, who: Identity, checks: list[dict[str, Any]], probe: Identity) -> None:
     by_scope: dict[str, list[dict[str, Any]]] = {}
     for c in checks:
         if c.get("precondition"):
             continue
         scope, rule = rule_for(c)
-        by_scope.setdefault(scope, []).append(rule)
+        by_scope.setdefault(rescope(scope, probe, who), []).append(rule)
     lab.grant(who, by_scope)
 
 
@@ -213,19 +213,28 @@ def namespaces_of(report: dict[str, Any]) -> list[str]:
     )
 
 
-def requested(version: str, case: Case, check_: dict[str, Any], namespace: str) -> bool:
-    """Whether the scenario's operation made the request this check stands for (a
-    WebSocket exec, audited as get, is authorized as create too)."""
+def fatal_here(version: str, case: Case, check_: dict[str, Any], namespace: str) -> bool:
+    """Whether the inventory found this check's permission fatal for this very operation
+    (a WebSocket exec, audited as get, is authorized as create too). A feature serves
+    several operations: listing nodes is fatal to sky check, tolerated by show-gpus."""
     ns = check_["namespace"]
     scope = "cluster" if ns == "" else "namespace" if ns == namespace else ns
     verbs = {check_["verb"]}
     if check_["verb"] == "create" and check_["subresource"] in ("exec", "attach", "portforward"):
         verbs.add("get")
+    wanted = {(v, check_["group"], check_["resource"], check_["subresource"], scope) for v in verbs}
+    necessity = inventory(version)["scenarios"][case.scenario].get("necessity") or {}
     return any(
-        (r["verb"], r["group"], r["resource"], r["subresource"], r["scope"])
-        in {(v, check_["group"], check_["resource"], check_["subresource"], scope) for v in verbs}
-        for r in inventory(version)["scenarios"][case.scenario]["requests"]
+        (p["verb"], p["group"], p["resource"], p["subresource"], p["scope"]) in wanted
+        and p["effect"] == "fatal"
+        for p in necessity.get("permissions", [])
     )
+
+
+def rescope(scope: str, probe: Identity, who: Identity) -> str:
+    """Checks are asked for a probe identity in its own fresh namespace; grant them to
+    ``who`` in ``who``'s."""
+    return who.namespace if scope == probe.namespace else scope
 
 
 def unexpected_403s(version: str, case: Case, run: Run) -> list[str]:
@@ -287,10 +296,12 @@ def world(rng: random.Random, checks: list[dict[str, Any]]) -> list[tuple[str, d
     return out
 
 
-def grant_world(lab: Lab, who: Identity, rules: list[tuple[str, dict[str, Any]]]) -> None:
+def grant_world(
+    lab: Lab, who: Identity, rules: list[tuple[str, dict[str, Any]]], probe: Identity
+) -> None:
     by_scope: dict[str, list[dict[str, Any]]] = {}
     for scope, rule in rules:
-        by_scope.setdefault(scope if scope != "namespace" else who.namespace, []).append(rule)
+        by_scope.setdefault(rescope(scope, probe, who), []).append(rule)
     lab.grant(who, by_scope)
 
 
@@ -301,6 +312,7 @@ __all__ = [
     "admin_outcome",
     "apply_fix",
     "check",
+    "fatal_here",
     "gating_checks",
     "got_as_far",
     "grant_checks",
@@ -308,7 +320,7 @@ __all__ = [
     "namespaces_of",
     "new_identity",
     "reached",
-    "requested",
+    "rescope",
     "run_case",
     "settle",
     "unexpected_403s",
