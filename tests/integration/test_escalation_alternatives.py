@@ -19,32 +19,13 @@ from pathlib import Path
 import pytest
 
 from skycheck.cli import run
+from tests._catalogue import SKYPILOT_CLUSTER_RULES
 from tests.cluster.controlplane import ControlPlane
 
 pytestmark = pytest.mark.cluster
 
 RBAC = "rbac.authorization.k8s.io"
 CLUSTER_ROLE = "skypilot-service-account-cluster-role"
-# The ClusterRole SkyPilot 0.14.1 makes for its account (sky/templates/kubernetes-ray.yml.j2).
-SKYPILOT_CLUSTER_RULES = [
-    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch", "create"]},
-    {
-        "apiGroups": [RBAC],
-        "resources": ["clusterroles", "clusterrolebindings"],
-        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-    },
-    {
-        "apiGroups": ["node.k8s.io"],
-        "resources": ["runtimeclasses"],
-        "verbs": ["get", "list", "watch"],
-    },
-    {
-        "apiGroups": ["networking.k8s.io"],
-        "resources": ["ingressclasses"],
-        "verbs": ["get", "list", "watch"],
-    },
-]
 BINDINGS_CREATE = {"apiGroups": [RBAC], "resources": ["clusterrolebindings"], "verbs": ["create"]}
 
 

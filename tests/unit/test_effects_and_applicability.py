@@ -12,6 +12,7 @@ from skycheck.applicability import IdentityRole, for_flags, not_applicable
 from skycheck.catalogue import bind, default_version, load_catalogue, proven_versions
 from skycheck.cli import run
 from skycheck.models import Effect, Profile
+from tests._catalogue import SKYPILOT_CLUSTER_RULES
 
 DOCS_SA = Path(__file__).resolve().parents[1] / "manifests" / "create-sky-sa.yaml"
 RBAC = "rbac.authorization.k8s.io"
@@ -136,30 +137,9 @@ def _grant(tmp_path: Path, rules: list[dict]) -> Path:
     return path
 
 
-SKYPILOT_CLUSTER_ROLE = [
-    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch", "create"]},
-    {
-        "apiGroups": [RBAC],
-        "resources": ["clusterroles", "clusterrolebindings"],
-        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-    },
-    {
-        "apiGroups": ["node.k8s.io"],
-        "resources": ["runtimeclasses"],
-        "verbs": ["get", "list", "watch"],
-    },
-    {
-        "apiGroups": ["networking.k8s.io"],
-        "resources": ["ingressclasses"],
-        "verbs": ["get", "list", "watch"],
-    },
-]
-
-
 @pytest.mark.parametrize("short", [None, "ingressclasses"])
 def test_bind_is_granted_by_holding_what_the_role_grants(tmp_path, capsys, short):
-    rules = [dict(r) for r in SKYPILOT_CLUSTER_ROLE]
+    rules = [dict(r) for r in SKYPILOT_CLUSTER_RULES]
     if short:
         rules = [r for r in rules if short not in r["resources"]]
     code, doc = _json(
