@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -164,33 +164,45 @@ def _string_agrees(value: str) -> bool:
 
 def _documents_agree(docs: list[Any], text: str) -> bool:
     """Walk ryaml's documents: every key a string, no float, only strings both loaders type
-    alike, integers only if the text has no ``0o``. Iterative: no recursion limit."""
-    seen: set[Any] = set()  # every key (of any type: checked at the end) and string value
-    add, update = seen.add, seen.update
-    saw_int = False
-    stack: list[Any] = [docs]
-    pop, push = stack.pop, stack.append
-    while stack:
-        node = pop()
-        values: Iterable[Any]
+    alike, integers only if the text has no ``0o``.
+
+    Collects the distinct keys and scalars in two sets and judges those at the end: the walk
+    itself is the cost (every node of the input), so it does nothing else. Recursive, which is
+    about twice as fast as an explicit stack here; a document nested deeper than the
+    interpreter's recursion limit is left to the strict loader.
+    """
+    keys: set[Any] = set()
+    scalars: set[Any] = set()
+    add_keys, add = keys.update, scalars.add
+    container = (dict, list)
+
+    def visit(node: Any) -> None:
         if type(node) is dict:
-            update(node)
-            values = node.values()
-        else:
-            values = node
-        for value in values:
-            kind = type(value)
-            if kind is str:
+            add_keys(node)
+            node = node.values()
+        for value in node:
+            if type(value) in container:
+                visit(value)
+            else:
                 add(value)
-            elif kind is dict or kind is list:
-                push(value)
-            elif kind is int:
-                saw_int = True
-            elif kind is not bool and value is not None:
-                return False  # float (1e3 vs 1.0e+3), or anything unexpected
+
+    try:
+        visit(docs)
+    except RecursionError:
+        return False
+    saw_int = False
+    for value in scalars:
+        kind = type(value)
+        if kind is str:
+            if not _string_agrees(value):
+                return False
+        elif kind is int:
+            saw_int = True
+        elif kind is not bool and value is not None:
+            return False  # float (1e3 vs 1.0e+3), or anything unexpected
     if saw_int and "0o" in text:
         return False
-    return all(type(s) is str and _string_agrees(s) for s in seen)
+    return all(type(k) is str and _string_agrees(k) for k in keys)
 
 
 def fast_documents(text: str) -> list[Any] | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -400,3 +401,16 @@ def test_unbuildable_tagged_values_are_input_errors_not_crashes(text: str) -> No
         list(yamlio.load_all(text, "t.yaml"))
     assert err.value.where == "document 0"
     assert "cannot construct the tagged value" in err.value.problem
+
+
+def test_nesting_deeper_than_the_recursion_limit_goes_to_the_strict_loader() -> None:
+    """The agreement walk is recursive: a document deeper than the interpreter's recursion
+    limit must make the fast path decline, not crash and not pass unchecked."""
+    deep: list[object] = ["yes"]  # a string the strict loader would type differently
+    for _ in range(sys.getrecursionlimit() + 100):
+        deep = [deep]
+    assert yamlio._documents_agree([deep], "") is False
+    shallow: list[object] = ["pods"]
+    for _ in range(50):
+        shallow = [shallow]
+    assert yamlio._documents_agree([{"a": shallow}], "") is True
