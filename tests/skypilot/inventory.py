@@ -136,6 +136,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("status-kubernetes", "status-kubernetes"),
     Scenario("volumes", "volumes", note="sky volumes apply + delete of a k8s-pvc volume"),
     Scenario(
+        "volumes-hostpath",
+        "volumes-hostpath",
+        note="sky volumes apply + delete of a k8s-hostpath volume with cleanup_on_deletion",
+    ),
+    Scenario(
         "fuse-daemonset",
         "fuse-daemonset",
         note="sky.provision.kubernetes.config._configure_fuse_mounting, driven from the venv",
@@ -166,6 +171,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"kubernetes": {"remote_identity": "sky-sa"}},
         setup=_apply_sky_sa,
         note="the docs' create-sky-sa.yaml applied first",
+    ),
+    Scenario(
+        "launch-host-network",
+        "launch",
+        {"kubernetes": {"pod_config": {"spec": {"hostNetwork": True}}}},
+        note="pods with hostNetwork: SkyPilot reads the probe's ConfigMap before its first exec",
+        necessity_beyond="launch",
     ),
     Scenario(
         "launch-local-credentials",

@@ -238,6 +238,15 @@ size: 1Gi
 config:
   access_mode: ReadWriteOnce
 """
+# A hostPath volume whose deletion cleans the host directory: SkyPilot runs a DaemonSet for it.
+VOLUME_HOSTPATH_YAML = f"""\
+name: {VOLUME}
+type: k8s-hostpath
+infra: kubernetes
+config:
+  host_path: /tmp/skylab-hostpath
+  cleanup_on_deletion: true
+"""
 FUSE_SNIPPET = """\
 import os, sys
 from sky.provision.kubernetes import config, utils
@@ -293,6 +302,16 @@ OPERATIONS: dict[str, Operation] = {
                 Step(("volumes", "delete", "-y", VOLUME), cleanup=True),
             ),
             (("volume.yaml", VOLUME_YAML),),
+        ),
+        Operation(
+            "volumes-hostpath",
+            (
+                Step(("volumes", "apply", "-y", "volume.yaml")),
+                # SkyPilot waits up to 300 s for the cleanup DaemonSet (a 403 reading it
+                # is swallowed and waited out).
+                Step(("volumes", "delete", "-y", VOLUME), cleanup=True, timeout=420.0),
+            ),
+            (("volume.yaml", VOLUME_HOSTPATH_YAML),),
         ),
         Operation("fuse-daemonset", (Step(python=FUSE_SNIPPET),)),
         Operation(
