@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from skycheck.names import DNS_SUBDOMAIN, is_dns_subdomain
 from skycheck.rbac.model import (
@@ -346,6 +346,14 @@ def parse_object(doc: Mapping[str, Any], *, default_namespace: str | None = None
     ``kubectl apply`` does with its context namespace); with None it is an error. A
     cluster-scoped object's ``metadata.namespace`` is ignored, as the API server clears it.
     """
+    obj = _parse_plain(doc, default_namespace)
+    if obj is None:
+        obj = _parse_checked(doc, default_namespace)
+    return obj
+
+
+def _parse_checked(doc: Mapping[str, Any], default_namespace: str | None) -> RbacObject:
+    """:func:`parse_object` field by field, each error with its key path."""
     kind = doc.get("kind")
     if kind not in _TOP_LEVEL:
         raise InvalidObjectError(f"kind {kind!r} is not an RBAC kind")
@@ -392,6 +400,170 @@ def parse_object(doc: Mapping[str, Any], *, default_namespace: str | None = None
         _subjects(doc.get("subjects"), cluster=True),
         labels,
     )
+
+
+# --- the common shape, in few steps ------------------------------------------------------
+#
+# Speed (docs/benchmarks.md): ``_parse_checked`` costs about 6 microseconds an object, most of
+# it calls and key paths kept ready for an error. Nearly every object of a large input has the
+# plain shape below: metadata with only a name, a namespace and labels, rules on resources, subjects
+# and a roleRef with only known fields, every value a plain ``str`` or a list of them. For
+# that shape ``_parse_plain`` applies the same rules inline and builds the same objects; for
+# anything else (labels, annotations, non-resource URLs, aggregation, a wrong type, an invalid
+# value) it returns None and ``_parse_checked`` decides, so every error message is its.
+# tests/differential/test_rbac_plain_parse.py proves that ``_parse_plain`` either declines or
+# returns exactly what ``_parse_checked`` returns.
+
+_PLAIN_META = frozenset(("name", "namespace", "labels"))
+_PLAIN_RULE = frozenset(("verbs", "apiGroups", "resources", "resourceNames"))
+_NO_GROUP = ("", None)
+
+
+def _plain_name(name: object) -> TypeGuard[str]:
+    """A non-empty ``str`` that ``ValidateRBACName`` accepts."""
+    return (
+        type(name) is str
+        and name != ""
+        and "/" not in name
+        and "%" not in name
+        and name != "."
+        and name != ".."
+    )
+
+
+def _plain_labels(value: Any) -> tuple[tuple[str, str], ...] | None:
+    if value is None:
+        return ()
+    if type(value) is not dict:
+        return None
+    for key, val in value.items():
+        if type(key) is not str or type(val) is not str:
+            return None
+        if _label_key_problem(key) or _label_value_problem(val):
+            return None
+    return tuple(sorted(value.items()))
+
+
+def _plain_rules(value: Any) -> tuple[PolicyRule, ...] | None:
+    if value is None:
+        return ()
+    if type(value) is not list:
+        return None
+    rules = []
+    join = "".join
+    for raw in value:
+        if type(raw) is not dict or not raw.keys() <= _PLAIN_RULE:
+            return None
+        get = raw.get
+        verbs, groups, resources = get("verbs"), get("apiGroups"), get("resources")
+        names = get("resourceNames")
+        if (
+            type(verbs) is not list
+            or type(groups) is not list
+            or type(resources) is not list
+            or not (verbs and groups and resources)
+        ):
+            return None
+        if names is None:
+            names = ()
+        elif type(names) is not list:
+            return None
+        try:  # only str items join (as in _strings)
+            join(verbs), join(groups), join(resources), join(names)
+        except TypeError:
+            return None
+        rules.append(PolicyRule(tuple(verbs), tuple(groups), tuple(resources), tuple(names)))
+    return tuple(rules)
+
+
+def _plain_role_ref(value: Any, *, cluster: bool) -> RoleRef | None:
+    if type(value) is not dict or not value.keys() <= _ROLE_REF_FIELDS:
+        return None
+    get = value.get
+    group, kind, name = get("apiGroup"), get("kind"), get("name")
+    if group != RBAC_GROUP and group not in _NO_GROUP:
+        return None
+    if not (kind == "ClusterRole" or (kind == "Role" and not cluster)):
+        return None
+    if not _plain_name(name):
+        return None
+    return RoleRef(kind, name, RBAC_GROUP)
+
+
+def _plain_subjects(value: Any, *, cluster: bool) -> tuple[SubjectRef, ...] | None:
+    if value is None:
+        return ()
+    if type(value) is not list:
+        return None
+    subjects = []
+    for raw in value:
+        if type(raw) is not dict or not raw.keys() <= _SUBJECT_FIELDS:
+            return None
+        get = raw.get
+        kind, name, namespace, group = get("kind"), get("name"), get("namespace"), get("apiGroup")
+        if type(name) is not str or name == "":
+            return None
+        if namespace is None:
+            namespace = ""
+        elif type(namespace) is not str:
+            return None
+        if kind == "ServiceAccount":
+            if group not in _NO_GROUP or not is_dns_subdomain(name):
+                return None
+            if cluster and namespace == "":
+                return None
+            group = ""
+        elif kind == "User" or kind == "Group":
+            if group != RBAC_GROUP and group not in _NO_GROUP:
+                return None
+            group = RBAC_GROUP
+        else:
+            return None
+        subjects.append(SubjectRef(kind, name, namespace, group))
+    return tuple(subjects)
+
+
+def _parse_plain(doc: Mapping[str, Any], default_namespace: str | None) -> RbacObject | None:
+    """The object if ``doc`` has the plain shape and is valid; None to take the checked way."""
+    kind = doc.get("kind")
+    if type(kind) is not str:
+        return None
+    fields = _TOP_LEVEL.get(kind)
+    if fields is None or not doc.keys() <= fields or "aggregationRule" in doc:
+        return None
+    meta = doc.get("metadata")
+    if type(meta) is not dict or not meta.keys() <= _PLAIN_META:
+        return None
+    name = meta.get("name")
+    if not _plain_name(name):
+        return None
+    namespace = meta.get("namespace")
+    if namespace is not None and type(namespace) is not str:
+        return None
+    labels = _plain_labels(meta.get("labels"))
+    if labels is None:
+        return None
+    if kind == "Role" or kind == "RoleBinding":
+        if not namespace:
+            if default_namespace is None:
+                return None
+            namespace = default_namespace
+        if kind == "Role":
+            rules = _plain_rules(doc.get("rules"))
+            return None if rules is None else Role(name, namespace, rules, labels)
+        role_ref = _plain_role_ref(doc.get("roleRef"), cluster=False)
+        subjects = _plain_subjects(doc.get("subjects"), cluster=False)
+        if role_ref is None or subjects is None:
+            return None
+        return RoleBinding(name, namespace, role_ref, subjects, labels)
+    if kind == "ClusterRole":
+        rules = _plain_rules(doc.get("rules"))
+        return None if rules is None else ClusterRole(name, rules, labels)
+    role_ref = _plain_role_ref(doc.get("roleRef"), cluster=True)
+    subjects = _plain_subjects(doc.get("subjects"), cluster=True)
+    if role_ref is None or subjects is None:
+        return None
+    return ClusterRoleBinding(name, role_ref, subjects, labels)
 
 
 # --- the packaged bootstrap policy -----------------------------------------------------

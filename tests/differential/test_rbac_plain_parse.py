@@ -1,0 +1,216 @@
+"""The plain-shape shortcut of ``rbac.parse_object`` never changes what an object means.
+
+``parse._parse_plain`` builds the common shape of an RBAC object inline; anything else goes
+to ``parse._parse_checked``, the field-by-field reference (itself checked against the API
+server in tests/differential/test_regressions.py). For Hypothesis-generated objects, built
+from valid ones of each kind and then mutated where the validation rules bite (names, kinds,
+groups, namespaces, types, empty lists, unknown fields), the shortcut must either decline
+(None) or return exactly what the reference returns; it must never accept an object the
+reference rejects, so every error message keeps coming from the reference.
+
+``SKYCHECK_DIFF_SCALE=10`` runs ten times as many examples.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from benchmarks.synthetic import write_synthetic
+from skycheck import manifests, rbac, yamlio
+from skycheck.rbac import parse
+
+SCALE = max(1, int(os.environ.get("SKYCHECK_DIFF_SCALE", "1")))
+DERANDOMIZE = not os.environ.get("SKYCHECK_DIFF_RANDOM")
+GROUP = rbac.RBAC_GROUP
+
+
+class Text(str):
+    """A ``str`` subclass: the reference accepts it where the shortcut declines."""
+
+
+# Values the validation rules treat differently, for any field.
+SCALARS: list[Any] = [
+    None,
+    "",
+    ".",
+    "..",
+    "a/b",
+    "a%b",
+    "x",
+    "sky-sa",
+    "Sky_SA",
+    "a.b",
+    "-a",
+    "a" * 254,
+    "system:masters",
+    "Role",
+    "ClusterRole",
+    "User",
+    "Group",
+    "ServiceAccount",
+    GROUP,
+    "rbac.authorization.k8s.io/v1",
+    "apps",
+    "*",
+    True,
+    0,
+    1.5,
+    Text("x"),
+]
+LABELS: list[Any] = [
+    {"a": "b"},
+    {"app.kubernetes.io/name": "sky", "x": ""},
+    {"a/b/c": "v"},
+    {"/a": "v"},
+    {"Upper_Case.ok": "v-1.x"},
+    {"a": "-v"},
+    {"a": "v" * 64},
+    {"a": 1},
+    {"a": None},
+    {1: "a"},
+    {"a": Text("b")},
+]
+VALUES: list[Any] = [*SCALARS, *LABELS, [], ["x"], ["get", "list"], [""], [1], [None], {}]
+
+FIELDS = {
+    "metadata": ["name", "namespace", "labels", "annotations", "uid", 1],
+    "rule": ["verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs", "verb"],
+    "roleRef": ["apiGroup", "kind", "name", "namespace"],
+    "subject": ["kind", "apiGroup", "name", "namespace", "uid"],
+    "top": ["rules", "roleRef", "subjects", "aggregationRule", "metadata", "status"],
+}
+
+
+def valid(kind: str, subject_kind: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": "obj"}
+    if kind in rbac.NAMESPACED_KINDS:
+        meta["namespace"] = "team"
+    doc: dict[str, Any] = {"apiVersion": rbac.RBAC_API_VERSION, "kind": kind, "metadata": meta}
+    if kind in ("Role", "ClusterRole"):
+        doc["rules"] = [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["*"]},
+        ]
+    else:
+        subject: dict[str, Any] = {"kind": subject_kind, "name": "sky-sa"}
+        if subject_kind == "ServiceAccount":
+            subject["namespace"] = "team"
+        else:
+            subject["apiGroup"] = GROUP
+        doc["subjects"] = [subject, {"kind": "Group", "name": "devs"}]
+        doc["roleRef"] = {"apiGroup": GROUP, "kind": "ClusterRole", "name": "edit"}
+    return doc
+
+
+def places(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every mapping of the object a mutation can change, with its sort."""
+    found: list[tuple[str, dict[str, Any]]] = [("top", doc)]
+    if isinstance(doc.get("metadata"), dict):
+        found.append(("metadata", doc["metadata"]))
+    for key, sort in (("rules", "rule"), ("subjects", "subject")):
+        items = doc.get(key)
+        if isinstance(items, list):
+            found += [(sort, item) for item in items if isinstance(item, dict)]
+    if isinstance(doc.get("roleRef"), dict):
+        found.append(("roleRef", doc["roleRef"]))
+    return found
+
+
+LISTS: list[Any] = [None, [], ["x"], [""], ["get", "*"], [1], [None], [Text("x")], "x", {}]
+NAMES: list[Any] = ["x", "", ".", "..", "a/b", "a%b", "Sky_SA", "a.b", "-a", "a" * 254, None, 1]
+# Values worth trying for a key, valid and invalid; any other key gets VALUES.
+POOLS: dict[Any, list[Any]] = {
+    "name": [*NAMES, Text("x")],
+    "kind": ["Role", "ClusterRole", "User", "Group", "ServiceAccount", "", "role", None, 1],
+    "apiGroup": [GROUP, "", None, "apps", rbac.RBAC_API_VERSION, 1, Text(GROUP)],
+    "namespace": ["team", "", None, 1, Text("team"), "Bad_NS"],
+    "labels": [*LABELS, None, "x", []],
+    **{key: LISTS for key in FIELDS["rule"]},
+}
+
+
+@st.composite
+def objects(draw: st.DrawFn) -> tuple[dict[str, Any], str | None]:
+    kind = draw(st.sampled_from(sorted(rbac.RBAC_KINDS)))
+    doc = valid(kind, draw(st.sampled_from(["ServiceAccount", "User", "Group"])))
+    for _ in range(draw(st.integers(1, 3))):
+        sort, target = draw(st.sampled_from(places(doc)))
+        present = sorted(k for k in target if isinstance(k, str))
+        action = draw(st.sampled_from(["set", "set", "delete", "append"]))
+        if action == "delete" and present:
+            del target[draw(st.sampled_from(present))]
+            continue
+        key = draw(st.sampled_from(FIELDS[sort] + present))
+        pool = POOLS.get(key, VALUES) if draw(st.booleans()) else VALUES
+        if action == "append" and isinstance(target.get(key), list):
+            target[key] = [*target[key], draw(st.sampled_from(SCALARS))]
+        else:
+            target[key] = copy.deepcopy(draw(st.sampled_from(pool)))  # pools stay as they are
+    return doc, draw(st.sampled_from([None, "dflt"]))
+
+
+def check(doc: dict[str, Any], default_namespace: str | None) -> str:
+    plain = parse._parse_plain(doc, default_namespace)
+    try:
+        reference: Any = parse._parse_checked(doc, default_namespace)
+    except (rbac.InvalidObjectError, TypeError) as exc:  # TypeError: an unhashable kind
+        reference = exc
+    if plain is None:
+        return "declined" if not isinstance(reference, Exception) else "declined (invalid)"
+    assert not isinstance(reference, Exception), (
+        f"shortcut accepted an object the reference rejects ({reference}): {doc!r}"
+    )
+    # Equal, and of the same types all the way down (repr shows a subclass or a list).
+    assert plain == reference and repr(plain) == repr(reference), f"{doc!r}"
+    return "plain"
+
+
+@settings(
+    max_examples=3000 * SCALE,
+    derandomize=DERANDOMIZE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(objects())
+def test_plain_parse_declines_or_agrees(case: tuple[dict[str, Any], str | None]) -> None:
+    event(check(*case))
+
+
+@pytest.mark.parametrize("kind", sorted(rbac.RBAC_KINDS))
+@pytest.mark.parametrize("subject_kind", ["ServiceAccount", "User", "Group"])
+def test_valid_objects_take_the_plain_path(kind: str, subject_kind: str) -> None:
+    doc = valid(kind, subject_kind)
+    for default_namespace in (None, "dflt"):
+        assert check(doc, default_namespace) == "plain"
+    # A namespaced object without a namespace is defaulted, or refused without a default.
+    if kind in rbac.NAMESPACED_KINDS:
+        del doc["metadata"]["namespace"]
+        assert parse._parse_plain(doc, None) is None
+        assert parse._parse_plain(doc, "dflt").namespace == "dflt"  # type: ignore[union-attr]
+    assert check(doc, "dflt") == "plain"
+
+
+def test_the_bootstrap_policy_and_the_benchmark_input(tmp_path: Path) -> None:
+    """Every bootstrap object (labels, annotations, aggregation: mostly declined) and every
+    object of the synthetic benchmark input (all plain) agrees with the reference."""
+    data = parse.json.loads(
+        (Path(parse.__file__).parent.parent / "data" / "bootstrap-rbac.json").read_text()
+    )
+    results = [check(item, None) for item in data["items"]]
+    assert "declined" in results
+    path = tmp_path / "big.yaml"
+    write_synthetic(path, 400)
+    docs = yamlio.fast_documents(path.read_text())
+    assert docs is not None
+    rbac_docs = [d for d in docs if d["kind"] in rbac.RBAC_KINDS]
+    results = [check(d, "team-0") for d in rbac_docs]
+    assert set(results) == {"plain"}
+    loaded = manifests.parse_text(path.read_text(), str(path), default_namespace="team-0")
+    assert list(loaded.objects) == [parse._parse_checked(d, "team-0") for d in rbac_docs]
