@@ -38,3 +38,5 @@ def test_offline_run_imports_neither_kubernetes_nor_pyyaml(tmp_path: Path) -> No
     assert "skycheck.manifests" in modules and "ryaml" in modules
     assert not {m for m in modules if m.split(".")[0] == "kubernetes"}
     assert "yaml" not in modules  # every rules file and the manifest took the fast path
+    # Nor anything only other paths need (each a tree of modules: docs/benchmarks.md).
+    assert not modules & {"typer", "rich", "importlib.resources", "importlib.metadata"}
