@@ -406,7 +406,7 @@ def _parse_checked(doc: Mapping[str, Any], default_namespace: str | None) -> Rba
 #
 # Speed (docs/benchmarks.md): ``_parse_checked`` costs about 6 microseconds an object, most of
 # it calls and key paths kept ready for an error. Nearly every object of a large input has the
-# plain shape below: metadata with only a name, a namespace and labels, rules on resources, subjects
+# plain shape below: metadata with only a name, a namespace, labels and annotations, rules on resources, subjects
 # and a roleRef with only known fields, every value a plain ``str`` or a list of them. For
 # that shape ``_parse_plain`` applies the same rules inline and builds the same objects; for
 # anything else (labels, annotations, non-resource URLs, aggregation, a wrong type, an invalid
@@ -414,7 +414,7 @@ def _parse_checked(doc: Mapping[str, Any], default_namespace: str | None) -> Rba
 # tests/differential/test_rbac_plain_parse.py proves that ``_parse_plain`` either declines or
 # returns exactly what ``_parse_checked`` returns.
 
-_PLAIN_META = frozenset(("name", "namespace", "labels"))
+_PLAIN_META = frozenset(("name", "namespace", "labels", "annotations"))
 _PLAIN_RULE = frozenset(("verbs", "apiGroups", "resources", "resourceNames"))
 _NO_GROUP = ("", None)
 
@@ -442,6 +442,12 @@ def _plain_labels(value: Any) -> tuple[tuple[str, str], ...] | None:
         if _label_key_problem(key) or _label_value_problem(val):
             return None
     return tuple(sorted(value.items()))
+
+
+def _plain_annotations(value: Any) -> bool:
+    if value is None:
+        return True
+    return type(value) is dict and all(type(k) is str and type(v) is str for k, v in value.items())
 
 
 def _plain_rules(value: Any) -> tuple[PolicyRule, ...] | None:
@@ -541,7 +547,7 @@ def _parse_plain(doc: Mapping[str, Any], default_namespace: str | None) -> RbacO
     if namespace is not None and type(namespace) is not str:
         return None
     labels = _plain_labels(meta.get("labels"))
-    if labels is None:
+    if labels is None or not _plain_annotations(meta.get("annotations")):
         return None
     if kind == "Role" or kind == "RoleBinding":
         if not namespace:

@@ -132,6 +132,7 @@ POOLS: dict[Any, list[Any]] = {
     "apiGroup": [GROUP, "", None, "apps", rbac.RBAC_API_VERSION, 1, Text(GROUP)],
     "namespace": ["team", "", None, 1, Text("team"), "Bad_NS"],
     "labels": [*LABELS, None, "x", []],
+    "annotations": [*LABELS, None, "x", [], {"a/b": "c d", "": ""}],
     **{key: LISTS for key in FIELDS["rule"]},
 }
 
