@@ -406,10 +406,10 @@ def _parse_checked(doc: Mapping[str, Any], default_namespace: str | None) -> Rba
 #
 # Speed (docs/benchmarks.md): ``_parse_checked`` costs about 6 microseconds an object, most of
 # it calls and key paths kept ready for an error. Nearly every object of a large input has the
-# plain shape below: metadata with only a name, a namespace, labels and annotations, rules on resources, subjects
-# and a roleRef with only known fields, every value a plain ``str`` or a list of them. For
-# that shape ``_parse_plain`` applies the same rules inline and builds the same objects; for
-# anything else (labels, annotations, non-resource URLs, aggregation, a wrong type, an invalid
+# plain shape below: metadata with only a name, a namespace, labels and annotations; rules on
+# resources; subjects and a roleRef with only known fields; every value a plain ``str`` or a
+# list of them. For that shape ``_parse_plain`` applies the same rules inline and builds the
+# same objects; for anything else (non-resource URLs, aggregation, a wrong type, an invalid
 # value) it returns None and ``_parse_checked`` decides, so every error message is its.
 # tests/differential/test_rbac_plain_parse.py proves that ``_parse_plain`` either declines or
 # returns exactly what ``_parse_checked`` returns.
