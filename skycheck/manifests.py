@@ -79,6 +79,10 @@ class _Collector:
             )
         api_version = doc.get("apiVersion")
         kind = doc.get("kind")
+        if api_version == rbac.RBAC_API_VERSION and type(kind) is str and kind in rbac.RBAC_KINDS:
+            # Most documents: where the checks below lead such a document, in one step.
+            self._add_rbac(doc, kind, "v1", source, where)
+            return
         if not isinstance(kind, str) or not kind:
             raise ManifestError(source, where, "kind is missing (not a Kubernetes object?)")
         if not isinstance(api_version, str) or not api_version:
@@ -134,7 +138,8 @@ class _Collector:
             obj = rbac.parse_object(doc, default_namespace=self.default_namespace)
         except rbac.InvalidObjectError as exc:
             raise ManifestError(source, where, f"{_label(doc, kind)}: {exc}") from None
-        if kind in rbac.NAMESPACED_KINDS and not _namespace(doc, source, where):
+        # parse_object accepted it: metadata is a mapping and its namespace a string or null.
+        if kind in rbac.NAMESPACED_KINDS and not doc["metadata"].get("namespace"):
             self.defaulted.append(f"{kind} {obj.name}")
         key = (kind, obj.namespace, obj.name)  # rbac.object_key, without the call
         earlier = self.where.get(key)
