@@ -150,7 +150,9 @@ class RbacState:
                     self._cluster_index.add(key, crb)
                 self._by_name.setdefault(s.name, []).append(crb)
         for rb in self._rbs:
-            ns_index = self._namespace_index.setdefault(rb.namespace, _Index())
+            ns_index = self._namespace_index.get(rb.namespace)
+            if ns_index is None:  # (not setdefault: that would build an _Index per binding)
+                ns_index = self._namespace_index[rb.namespace] = _Index()
             for s in rb.subjects:
                 key = subject_keys(s, rb.namespace)
                 if key:
