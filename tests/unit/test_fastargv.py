@@ -249,3 +249,30 @@ def test_an_offline_run_leaves_the_garbage_collector_as_it_found_it(tmp_path, ca
     assert fastargv.run(argv) == 0
     assert '"verdict": "pass"' in capsys.readouterr().out
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    ("argv", "collecting"),
+    [
+        (["--manifests", str(DOCS_SA), "--sa", "sky-sa", "-o", "json"], False),  # offline
+        (["--sa", "sky-sa", "-o", "json"], True),  # live: collected as usual
+        (["--version"], True),  # typer
+    ],
+)
+def test_the_garbage_collector_is_paused_only_for_an_offline_run(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], collecting: bool
+) -> None:
+    import gc
+
+    seen: list[bool] = []
+
+    def record(*_: Any) -> int:
+        seen.append(gc.isenabled())
+        return 0
+
+    monkeypatch.setattr(fastargv, "run_request", record)
+    monkeypatch.setattr(cli, "run_typer", record)
+    assert gc.isenabled()
+    assert fastargv.run(argv) == 0
+    assert seen == [collecting]
+    assert gc.isenabled()
