@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from skycheck.models import (
     Rule,
     Scope,
 )
+from skycheck.records import record
 
 # Feature names are a contract (DESIGN.md section 3); this is also display order.
 DOCS_FEATURES = ("core", "show-gpus", "object-store-mounting", "ingress")
@@ -127,7 +127,7 @@ def load_schema() -> dict[str, Any]:
 # --- loading ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProvenVersion:
     """A SkyPilot release the lab ran (rules/skypilot-versions.json)."""
 
@@ -269,7 +269,7 @@ def parse_feature(text: str, source: str) -> Feature:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Catalogue:
     features: tuple[Feature, ...]
 

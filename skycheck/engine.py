@@ -12,7 +12,7 @@ is unknown, never missing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from skycheck.catalogue import Catalogue, bind
 from skycheck.models import (
@@ -28,10 +28,11 @@ from skycheck.models import (
     SkyPilotVersion,
     Subject,
 )
+from skycheck.records import record
 from skycheck.review import Reviewer, ReviewResult
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckPlan:
     """What to check, independent of how."""
 

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from skycheck import execauth, yamlio
 from skycheck.errors import ConfigError
+from skycheck.records import record
 from skycheck.secrets import redact, register
 from skycheck.transport import DirectTransport
 
@@ -55,7 +56,7 @@ _DIRECT_CREDENTIALS = (
 # --- kubeconfig files --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class ContextInfo:
     """What skycheck needs to know about one kubeconfig context (no secrets)."""
 
@@ -246,7 +247,7 @@ def read_kubeconfig(explicit: str | None = None) -> Kubeconfig:
 # --- requests ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Response:
     status: int
     body: dict[str, Any]

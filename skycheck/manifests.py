@@ -32,13 +32,13 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
 from skycheck import rbac, yamlio
 from skycheck.errors import InputError, ManifestError
+from skycheck.records import record
 
 STDIN = "-"
 EXTENSIONS = (".yaml", ".yml", ".json")
@@ -46,7 +46,7 @@ EXTENSIONS = (".yaml", ".yml", ".json")
 MAX_LIST_DEPTH = 8
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Manifests:
     """Everything ``--manifests`` gave us."""
 

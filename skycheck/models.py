@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from skycheck.names import sa_username, split_sa_username
+from skycheck.records import record
 
 SCHEMA_VERSION = 1
 
@@ -83,7 +84,7 @@ class Method(str, enum.Enum):
     OFFLINE = "Offline"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rule:
     """One entry of the catalogue: a resource and the verbs a feature needs on it."""
 
@@ -125,7 +126,7 @@ class Rule:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Holding:
     """One permission of an alternative: held in the rule's namespace or cluster-wide."""
 
@@ -135,7 +136,7 @@ class Holding:
     cluster: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Alternative:
     """What the apiserver accepts instead of a rule's verb (bind/escalate): holding
     every permission the role grants (pkg/registry/rbac/validation ConfirmNoEscalation)."""
@@ -144,7 +145,7 @@ class Alternative:
     holds: tuple[Holding, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Feature:
     """A SkyPilot feature: one rules/*.yaml file."""
 
@@ -160,7 +161,7 @@ class Feature:
         return tuple(sorted({r.namespace for r in self.rules if r.scope is Scope.FIXED}))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Requirement:
     """One access check: one verb on one resource in one namespace ("" = cluster)."""
 
@@ -198,7 +199,7 @@ class Requirement:
         return text + (f" -n {self.namespace}" if self.namespace else " (cluster-wide)")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Subject:
     """Who is checked. ``kind`` is User, ServiceAccount or Group."""
 
@@ -258,7 +259,7 @@ SKYPILOT_NAMESPACES = frozenset({"skypilot-system"})
 NAMESPACE_OWNERS = {"ingress-nginx": "the ingress controller (ingress-nginx)"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NamespacePrecondition:
     """A namespace a feature needs to exist, what was found, and what can be done.
 
@@ -286,7 +287,7 @@ class NamespacePrecondition:
         return NAMESPACE_OWNERS.get(self.namespace, f"whatever installs {self.namespace}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
     """The decision for one requirement, and why."""
 
@@ -299,7 +300,7 @@ class Finding:
     precondition: NamespacePrecondition | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FeatureStatus:
     name: str
     required: bool
@@ -307,7 +308,7 @@ class FeatureStatus:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SkyPilotVersion:
     """The SkyPilot version a report was checked against, and where that choice came from."""
 
@@ -342,7 +343,7 @@ def gate_verdict(reports: Sequence[Report]) -> Verdict:
     return worst([r.verdict for r in reports if r.gates])
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Report:
     """Everything one check run found, for one context and one identity."""
 

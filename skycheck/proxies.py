@@ -20,11 +20,12 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from skycheck.records import record
 
-@dataclass(frozen=True)
+
+@record
 class _Entry:
     """One NO_PROXY entry."""
 

@@ -12,7 +12,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ from skycheck.models import (
     gate_verdict,
     verdict_exit_code,
 )
+from skycheck.records import record
 from skycheck.secrets import redact
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 MAX_CONTEXTS_IN_FLIGHT = 8
 
 
-@dataclass(frozen=True)
+@record
 class CheckRequest:
     sa: str | None = None
     namespace: str | None = None
@@ -67,7 +68,7 @@ class CheckRequest:
     remote_identity: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     """One thing to check: an identity on a context (or offline), with its plan."""
 
@@ -143,7 +144,7 @@ def execute(req: CheckRequest) -> int:
     return verdict_exit_code(gate_verdict(reports))
 
 
-@dataclass(frozen=True)
+@record
 class _Shape:
     """What every plan of a run shares: the SkyPilot version and the gating profile."""
 
@@ -327,7 +328,7 @@ def _live(
     return reports
 
 
-@dataclass(frozen=True)
+@record
 class _ContextRun:
     """Everything the check of one context needs, fixed before contexts run in parallel."""
 
@@ -362,7 +363,7 @@ class _ContextRun:
         )
 
 
-@dataclass(frozen=True)
+@record
 class _Who:
     """One identity to check in a context: flags, features and gate."""
 

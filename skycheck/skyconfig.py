@@ -30,7 +30,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from skycheck import yamlio
 from skycheck.catalogue import KNOWN_FEATURES
 from skycheck.errors import ConfigError, InputError
 from skycheck.names import is_dns_label, is_dns_subdomain
+from skycheck.records import record
 
 # SkyPilot's own service account (sky/provision/kubernetes/utils.py,
 # DEFAULT_SERVICE_ACCOUNT_NAME). bootstrap_instances() in
@@ -80,7 +81,7 @@ ENV_IN_CLUSTER_CONTEXT_NAME = "SKYPILOT_IN_CLUSTER_CONTEXT_NAME"
 # --- the parsed file ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IdentityMap:
     """``remote_identity`` given per context: context name or glob -> service account."""
 
@@ -100,7 +101,7 @@ class IdentityMap:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KubernetesSettings:
     """The keys that may be set under ``kubernetes`` or ``kubernetes.context_configs.<ctx>``.
 
@@ -114,7 +115,7 @@ class KubernetesSettings:
     service_account_name: str | None = None  # pod_config.spec.serviceAccountName
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SkyConfig:
     """What skycheck reads from a SkyPilot config file (validated)."""
 
@@ -256,7 +257,7 @@ def _kind(value: Any) -> str:
     return names.get(type(value), f"a {type(value).__name__}")
 
 
-@dataclass(frozen=True)
+@record
 class _Parser:
     """Type checks that raise ConfigError naming ``source`` and the key path."""
 
@@ -394,7 +395,7 @@ class _Parser:
 # --- which contexts ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContextSelection:
     """The contexts SkyPilot will use, and what the user should know about the choice."""
 
@@ -518,7 +519,7 @@ def contexts_to_check(
 # --- per-context derivation ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckIdentity:
     """One identity SkyPilot acts as in a context, and what it must be able to do.
 
@@ -537,7 +538,7 @@ class CheckIdentity:
     managed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Derivation:
     """What a SkyPilot config means for one context."""
 
@@ -875,7 +876,7 @@ def _identity_note(identity: str, source: str, overridden: bool) -> str:
 # --- the whole machine: contexts, then each context ---------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KubeView:
     """What SkyPilot sees of Kubernetes on this machine, besides its config file.
 
@@ -977,7 +978,7 @@ def _context_namespace(body: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContextSetup:
     """One context SkyPilot uses: its derivation, or why SkyPilot fails there."""
 

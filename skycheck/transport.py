@@ -18,7 +18,6 @@ import contextlib
 import os
 import ssl
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -27,6 +26,7 @@ import urllib3
 
 from skycheck import proxies
 from skycheck.errors import ConfigError
+from skycheck.records import record
 from skycheck.secrets import register
 
 # User keys this transport handles itself; any other key means "use the kubernetes client".
@@ -55,7 +55,7 @@ _DIRECT_CLUSTER_KEYS = frozenset(
 _PROXY_SCHEMES = ("http", "https")
 
 
-@dataclass(frozen=True)
+@record
 class RawResponse:
     status: int
     data: bytes

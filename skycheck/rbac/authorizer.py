@@ -38,9 +38,10 @@ from skycheck.rbac.model import (
     object_key,
 )
 from skycheck.rbac.parse import bootstrap_policy
+from skycheck.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuthzResult:
     """What the authorizer chain answers for one request.
 
@@ -58,7 +59,7 @@ class AuthzResult:
     evaluation_errors: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Resolved:
     """A roleRef's rules, or why it does not resolve."""
 

@@ -7,7 +7,8 @@ are the same (Go nil slices), and the v1 defaults are applied by :mod:`skycheck.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from skycheck.records import record
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_API_VERSION = f"{RBAC_GROUP}/v1"
@@ -16,7 +17,7 @@ NAMESPACED_KINDS = frozenset({"Role", "RoleBinding"})
 RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PolicyRule:
     """rbac/v1 PolicyRule. ``null`` and ``[]`` are the same (Go nil slice)."""
 
@@ -27,7 +28,7 @@ class PolicyRule:
     non_resource_urls: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SelectorRequirement:
     """metav1.LabelSelectorRequirement: ``key operator values``."""
 
@@ -36,7 +37,7 @@ class SelectorRequirement:
     values: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LabelSelector:
     """metav1.LabelSelector; matchLabels and matchExpressions are ANDed."""
 
@@ -83,7 +84,7 @@ class LabelSelector:
         return True
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Role:
     name: str
     namespace: str
@@ -93,7 +94,7 @@ class Role:
     kind = "Role"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClusterRole:
     name: str
     rules: tuple[PolicyRule, ...] = ()
@@ -105,7 +106,7 @@ class ClusterRole:
     namespace = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SubjectRef:
     """rbac/v1 Subject. ``api_group`` is kept for display only: the authorizer ignores it."""
 
@@ -115,14 +116,14 @@ class SubjectRef:
     api_group: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RoleRef:
     kind: str  # Role | ClusterRole
     name: str
     api_group: str = RBAC_GROUP
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RoleBinding:
     name: str
     namespace: str
@@ -133,7 +134,7 @@ class RoleBinding:
     kind = "RoleBinding"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClusterRoleBinding:
     name: str
     role_ref: RoleRef

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -31,6 +30,7 @@ from skycheck.rbac.model import (
     SelectorRequirement,
     SubjectRef,
 )
+from skycheck.records import record
 
 
 class InvalidObjectError(ValueError):
@@ -575,7 +575,7 @@ def _parse_plain(doc: Mapping[str, Any], default_namespace: str | None) -> RbacO
 # --- the packaged bootstrap policy -----------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BootstrapPolicy:
     """The ClusterRoles, Roles and bindings a fresh kube-apiserver creates for itself."""
 

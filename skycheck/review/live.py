@@ -17,13 +17,14 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from skycheck import identity
 from skycheck.errors import UndecidedError
 from skycheck.kube import Connection, Response, TransportError, status_message
 from skycheck.models import Decision, Finding, Method, Requirement, Subject
+from skycheck.records import record
 from skycheck.review import ReviewResult
 
 AUTHZ = "/apis/authorization.k8s.io/v1"
@@ -73,7 +74,7 @@ class _NotAllowedToAsk(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
+@record
 class _Answer:
     finding: Finding
     method: Method | None  # None: no method answered (every one was refused)
