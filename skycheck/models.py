@@ -1,6 +1,7 @@
 """The data skycheck passes between its stages.
 
-Everything here is a frozen, slotted dataclass with tuple fields, so a Report
+Everything here is a frozen, slotted record (:mod:`skycheck.records`, a dataclass
+to ``dataclasses.fields`` and ``replace``) with tuple fields, so a Report
 can be shared between renderers and the fix-it generator without anyone
 changing it underneath the others.
 
