@@ -12,7 +12,6 @@ is unknown, never missing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from skycheck.catalogue import Catalogue, bind
 from skycheck.models import (
@@ -28,7 +27,7 @@ from skycheck.models import (
     SkyPilotVersion,
     Subject,
 )
-from skycheck.records import record
+from skycheck.records import record, replace
 from skycheck.review import Reviewer, ReviewResult
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import field
 
 from skycheck.names import sa_username, split_sa_username
 from skycheck.records import record
@@ -358,7 +357,7 @@ class Report:
     required_features: tuple[str, ...]
     warnings: tuple[str, ...] = ()
     fix: str | None = None
-    notes: tuple[str, ...] = field(default=())  # derived-setup explanations, shown not gated
+    notes: tuple[str, ...] = ()  # derived-setup explanations, shown not gated
     fail_on: FailOn = FailOn.REQUIRED
     skypilot: SkyPilotVersion | None = None
     profile: Profile = Profile.SKYPILOT

@@ -12,7 +12,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +28,7 @@ from skycheck.models import (
     gate_verdict,
     verdict_exit_code,
 )
-from skycheck.records import record
+from skycheck.records import record, replace
 from skycheck.secrets import redact
 
 if TYPE_CHECKING:

@@ -7,12 +7,15 @@ import copy
 import dataclasses
 import inspect
 import pickle
+import subprocess
+import sys
 import weakref
 from dataclasses import FrozenInstanceError, dataclass, field
 from typing import Any
 
 import pytest
 
+from skycheck import records
 from skycheck.records import record
 
 # One class body per case; ``{deco}`` becomes the decorator. Fields of every kind that skycheck
@@ -272,3 +275,48 @@ def test_refuses_what_it_does_not_do(body: str, error: type[Exception]) -> None:
     scope: dict[str, Any] = {"record": record, "field": field, "__name__": __name__}
     with pytest.raises(error):
         exec(f"from __future__ import annotations\n@record\n{body}", scope)
+
+
+def test_replace_does_what_dataclasses_replace_does(case: tuple[str, type, type]) -> None:
+    name, mine, theirs = case
+    for args, kwargs in ARGS[name]:
+        a, b = mine(*args, **kwargs), theirs(*args, **kwargs)
+        for obj in (a, b):  # a record, and a dataclass (handed to dataclasses.replace)
+            assert records.replace(obj) == dataclasses.replace(obj) == obj
+            assert type(records.replace(obj)) is type(obj)
+            for attr in mine.__slots__:
+                assert records.replace(obj, **{attr: "new"}) == dataclasses.replace(
+                    obj, **{attr: "new"}
+                )
+            with pytest.raises(TypeError):
+                records.replace(obj, nope=1)
+            with pytest.raises(TypeError):
+                dataclasses.replace(obj, nope=1)
+
+
+def test_fields_are_made_once() -> None:
+    mine, _ = _twins(BODIES["factory"])
+    first = dataclasses.fields(mine)
+    assert all(a is b for a, b in zip(first, dataclasses.fields(mine("x")), strict=True))
+    assert mine.__dataclass_fields__ is mine("y").__dataclass_fields__
+
+
+def test_records_do_not_import_dataclasses() -> None:
+    # dataclasses imports inspect, ast, dis and tokenize: more than every record together.
+    code = (
+        "import sys\n"
+        "from skycheck.records import record, replace\n"
+        "@record\n"
+        "class C:\n"
+        "    a: int\n"
+        "    b: tuple = ()\n"
+        "c = replace(C(1), b=(2,))\n"
+        "assert (c, hash(c) == hash(C(1, (2,)))) == (C(1, (2,)), True), c\n"
+        "assert not {'dataclasses', 'inspect'} & set(sys.modules), sorted(sys.modules)\n"
+        "try:\n"
+        "    c.a = 2\n"
+        "except AttributeError as error:\n"
+        "    assert type(error).__name__ == 'FrozenInstanceError'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
