@@ -61,8 +61,15 @@ CASES: dict[str, Case] = {
         Case("show-gpus", "show-gpus", ("show-gpus",)),
         Case("status-kubernetes", "status-kubernetes", ("show-gpus",)),
         Case("volumes", "volumes", ("volumes",)),
+        Case("volumes-hostpath", "volumes-hostpath", ("hostpath-volumes",)),
         Case("fuse-daemonset", "fuse-daemonset", ("object-store-mounting",)),
         Case("launch", "launch", ("rbac-bootstrap",)),
+        Case(
+            "launch-host-network",
+            "launch",
+            ("rbac-bootstrap", "host-network"),
+            sky_config={"kubernetes": {"pod_config": {"spec": {"hostNetwork": True}}}},
+        ),
         Case(
             "launch-ports-ingress",
             "launch-ports",
@@ -91,11 +98,18 @@ def admin_outcome(version: str, case: Case) -> str:
 
 def tolerated(version: str, case: Case) -> set[tuple[str, str, str, str, str]]:
     """(scope, group, resource, subresource, verb) whose 403 SkyPilot got past."""
-    entry = inventory(version)["scenarios"][case.scenario]
+    scenarios = inventory(version)["scenarios"]
+    entry = scenarios[case.scenario]
     necessity = entry.get("necessity") or {}
+    judged = list(necessity.get("permissions", []))
+    # A scenario judged beyond another (launch-ports-ingress beyond launch) holds verdicts
+    # only for its own extra permissions; the shared ones were judged in the other.
+    beyond = necessity.get("beyond")
+    if beyond:
+        judged += (scenarios[beyond].get("necessity") or {}).get("permissions", [])
     out = {
         (p["scope"], p["group"], p["resource"], p["subresource"], p["verb"])
-        for p in necessity.get("permissions", [])
+        for p in judged
         # after-stopping-point: refused in SkyPilot's teardown after the failed first
         # exec, which the lab cannot judge (the catalogue's effect for them is read from
         # SkyPilot; for list deployments, degrades)
@@ -215,8 +229,9 @@ def namespaces_of(report: dict[str, Any]) -> list[str]:
 
 def fatal_here(version: str, case: Case, check_: dict[str, Any], namespace: str) -> bool:
     """Whether the inventory found this check's permission fatal for this very operation
-    (a WebSocket exec, audited as get, is authorized as create too). A feature serves
-    several operations: listing nodes is fatal to sky check, tolerated by show-gpus."""
+    or its cleanup step (a WebSocket exec, audited as get, is authorized as create too).
+    A feature serves several operations: listing nodes is fatal to sky check, tolerated by
+    show-gpus."""
     ns = check_["namespace"]
     scope = "cluster" if ns == "" else "namespace" if ns == namespace else ns
     verbs = {check_["verb"]}
@@ -226,7 +241,8 @@ def fatal_here(version: str, case: Case, check_: dict[str, Any], namespace: str)
     necessity = inventory(version)["scenarios"][case.scenario].get("necessity") or {}
     return any(
         (p["verb"], p["group"], p["resource"], p["subresource"], p["scope"]) in wanted
-        and p["effect"] == "fatal"
+        # fatal-cleanup: the operation's own cleanup (sky down, sky volumes delete) failed
+        and p["effect"] in ("fatal", "fatal-cleanup")
         for p in necessity.get("permissions", [])
     )
 

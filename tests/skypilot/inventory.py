@@ -37,6 +37,7 @@ from tests.skypilot.lab import Identity, Lab
 from tests.skypilot.runner import (
     OPERATIONS,
     SYSTEM_NAMESPACE,
+    Outcome,
     Permission,
     Run,
     run_operation,
@@ -198,7 +199,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             }
         },
         note="sky jobs launch; the controller is a Deployment + PVC",
-        necessity=False,
+        necessity_beyond="launch",
     ),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
@@ -447,12 +448,18 @@ def _verdict(perm: Permission, run: Run, baseline: Run) -> dict[str, Any]:
     main = [r for r in run.requests if not r.cleanup]
     first_exec = next((i for i, r in enumerate(main) if r.subresource == "exec"), None)
     first_denied = next((i for i, r in enumerate(main) if r in denied), None)
+    # The run got to the lab's stopping point: its first exec was made and not refused.
+    reached_exec = first_exec is not None and main[first_exec].code != 403
     if not denied:
         effect = "not-requested"
-    elif first_exec is not None and first_denied is not None and first_denied > first_exec:
+    elif reached_exec and first_denied is not None and first_denied > first_exec:
         # SkyPilot's failure path after the lab's stopping point (cleanup after the failed
         # exec): a real cluster would not take it, so the lab cannot judge this permission.
         effect = "after-stopping-point"
+    elif reached_exec and first_denied is not None and baseline.outcome is Outcome.STOPPED_AT_EXEC:
+        # Refused before the first exec, and SkyPilot still got there (the run's exit code
+        # is the failed exec's, which alone would read as a stop).
+        effect = "tolerated"
     elif run.outcome != baseline.outcome:
         effect = "fatal"
     elif run.cleanup_failed and not baseline.cleanup_failed:

@@ -332,7 +332,14 @@ def _node(
     gpus: int = 0,
     labels: dict[str, str] | None = None,
 ) -> str:
-    capacity: dict[str, Any] = {"cpu": cpu, "memory": memory, "pods": "110"}
+    # ephemeral-storage: SkyPilot fits a requested disk size against it (check_instance_fits);
+    # without it no node fits the jobs controller's default 50 GB disk.
+    capacity: dict[str, Any] = {
+        "cpu": cpu,
+        "memory": memory,
+        "ephemeral-storage": "500Gi",
+        "pods": "110",
+    }
     if gpus:
         capacity["nvidia.com/gpu"] = str(gpus)
     node = {

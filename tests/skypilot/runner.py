@@ -112,6 +112,12 @@ TAIL_LINES = 15
 API_START_ATTEMPTS = 5
 # Run.exit_code of a step that exited 0 without printing its operation's ``expect``.
 EXPECT_MISSING = 256
+# Run.exit_code of a step that exited 0 but printed its ``failed_if`` output.
+STEP_FAILED = 257
+# What `sky volumes delete` prints (exit code 0) when deleting a volume failed.
+VOLUMES_DELETE_FAILED = r"Error deleting volumes"
+# What `sky down` prints (exit code 0) for a cluster it failed to terminate.
+DOWN_FAILED = r"Cluster\(s\) failed\. See details above"
 EXEC_MARKERS = ("no exec found", "kubectl exec", "exec failed", "Failed to run command")
 
 
@@ -175,6 +181,13 @@ class Step:
     # Cleanup steps (``sky down``) always run; their failure does not change the outcome.
     cleanup: bool = False
     timeout: float = 180.0
+    # Output that means the step failed although it exited 0: `sky volumes delete` catches
+    # the error of the request, prints it and exits 0 (sky/client/cli/command.py).
+    failed_if: str | None = None
+
+    def failed(self, code: int, output: str) -> bool:
+        """Whether the step failed: non-zero exit, or ``failed_if`` in its output."""
+        return code != 0 or bool(self.failed_if and re.search(self.failed_if, output))
 
 
 @dataclass(frozen=True)
@@ -262,7 +275,7 @@ config._configure_fuse_mounting({
 })
 print('fuse mounting configured')
 """
-_DOWN = Step(("down", "-y", CLUSTER), cleanup=True, timeout=120.0)
+_DOWN = Step(("down", "-y", CLUSTER), cleanup=True, timeout=120.0, failed_if=DOWN_FAILED)
 
 OPERATIONS: dict[str, Operation] = {
     op.name: op
@@ -299,7 +312,11 @@ OPERATIONS: dict[str, Operation] = {
             "volumes",
             (
                 Step(("volumes", "apply", "-y", "volume.yaml")),
-                Step(("volumes", "delete", "-y", VOLUME), cleanup=True),
+                Step(
+                    ("volumes", "delete", "-y", VOLUME),
+                    cleanup=True,
+                    failed_if=VOLUMES_DELETE_FAILED,
+                ),
             ),
             (("volume.yaml", VOLUME_YAML),),
         ),
@@ -309,7 +326,12 @@ OPERATIONS: dict[str, Operation] = {
                 Step(("volumes", "apply", "-y", "volume.yaml")),
                 # SkyPilot waits up to 300 s for the cleanup DaemonSet (a 403 reading it
                 # is swallowed and waited out).
-                Step(("volumes", "delete", "-y", VOLUME), cleanup=True, timeout=420.0),
+                Step(
+                    ("volumes", "delete", "-y", VOLUME),
+                    cleanup=True,
+                    timeout=420.0,
+                    failed_if=VOLUMES_DELETE_FAILED,
+                ),
             ),
             (("volume.yaml", VOLUME_HOSTPATH_YAML),),
         ),
@@ -372,15 +394,15 @@ def run_operation(
             outputs.append(out)
             main_output = "\n".join(outputs)
             timed_out = timed_out or expired
-            if code != 0:
-                exit_code = code
+            if step.failed(code, out):
+                exit_code = code or STEP_FAILED
                 break  # later main steps depend on this one
         lab.wait_audit_quiet()
         cleanup_offset = lab.audit_offset()
         for step in operation.steps:
             if step.cleanup and cleanup and not timed_out:
                 code, out, _ = _run_step(version, step, work, env)
-                cleanup_failed = cleanup_failed or code != 0
+                cleanup_failed = cleanup_failed or step.failed(code, out)
                 outputs.append(out)
     finally:
         _stop_api_server(version, work, env, home)
@@ -398,7 +420,11 @@ def run_operation(
     text = "\n".join(outputs)
     if exit_code == 0 and operation.expect and not re.search(operation.expect, main_output):
         exit_code = EXPECT_MISSING
-    outcome, reason = _classify(exit_code, timed_out, main_output, main_requests)
+    # Where the operation stopped is decided by its main steps alone: a 403 met by `sky down`
+    # afterwards must not turn "stopped at the first exec" into "stopped by a 403".
+    outcome, reason = _classify(
+        exit_code, timed_out, main_output, [r for r in requests if not r.cleanup]
+    )
     if exit_code == EXPECT_MISSING:
         reason += f" (exit 0, but the output lacks {operation.expect!r})"
     if keep_dir is None:
@@ -610,6 +636,10 @@ def _requests_with_ids(
 ) -> list[tuple[Request, str]]:
     seen: set[str] = set()
     out: list[tuple[Request, str]] = []
+    # In the order the apiserver received them: the log is in the order events were
+    # written, and a failing exec (SPDY POST, 500) is written only when it ends, after
+    # requests SkyPilot made later.
+    events = sorted(events, key=lambda e: str(e.get("requestReceivedTimestamp", "")))
     for event in events:
         audit_id = event.get("auditID", "")
         # Watches and upgraded (exec, port-forward) requests log ResponseStarted and

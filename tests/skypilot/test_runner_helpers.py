@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.skypilot.inventory import grants_for
+from tests.skypilot.inventory import _verdict, grants_for
 from tests.skypilot.lab import Identity
 from tests.skypilot.runner import (
     Outcome,
     Permission,
     Request,
+    Run,
     _classify,
     _requests,
     _scrub,
@@ -152,3 +153,50 @@ def test_exec_grants_pair_get_with_create() -> None:
     assert rules["namespace"] == [
         {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]}
     ]
+
+
+def _at(event: dict[str, Any], received: str) -> dict[str, Any]:
+    return {**event, "requestReceivedTimestamp": f"2026-12-01T01:00:{received}Z"}
+
+
+def test_requests_are_in_the_order_the_apiserver_received_them() -> None:
+    # A failing SPDY exec is logged when it ends, after the teardown's requests.
+    exec_post = _at(_event("e", "create", 500, resource="pods", subresource="exec"), "01.0")
+    teardown = _at(_event("d", "list", 403, resource="deployments", apiGroup="apps"), "05.0")
+
+    requests = _requests([teardown, exec_post], NS)
+
+    assert [r.subresource for r in requests] == ["exec", ""]
+
+
+def _run(outcome: Outcome, *requests: Request) -> Run:
+    return Run("launch", "v", 1, outcome, "", "", 1.0, tuple(requests))
+
+
+def _req(verb: str, resource: str, code: int, subresource: str = "") -> Request:
+    return Request(verb, "", resource, subresource, NS, None, code, "namespace")
+
+
+def test_verdicts_around_the_first_exec() -> None:
+    baseline = _run(
+        Outcome.STOPPED_AT_EXEC, _req("create", "pods", 201), _req("get", "pods", 101, "exec")
+    )
+    events = Permission("namespace", "", "events", "", "list")
+    deployments = Permission("namespace", "apps", "deployments", "", "list")
+    exec_get = Permission("namespace", "", "pods", "exec", "get")
+
+    before = _run(Outcome.FORBIDDEN, _req("list", "events", 403), _req("get", "pods", 101, "exec"))
+    assert _verdict(events, before, baseline)["effect"] == "tolerated"
+
+    after = _run(
+        Outcome.FORBIDDEN,
+        _req("get", "pods", 101, "exec"),
+        Request("list", "apps", "deployments", "", NS, None, 403, "namespace"),
+    )
+    assert _verdict(deployments, after, baseline)["effect"] == "after-stopping-point"
+
+    refused_exec = _run(Outcome.FORBIDDEN, _req("get", "pods", 403, "exec"))
+    assert _verdict(exec_get, refused_exec, baseline)["effect"] == "fatal"
+
+    stopped = _run(Outcome.FORBIDDEN, _req("list", "events", 403))
+    assert _verdict(events, stopped, baseline)["effect"] == "fatal"
