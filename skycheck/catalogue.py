@@ -30,7 +30,13 @@ from skycheck.records import record
 
 # Feature names are a contract (DESIGN.md section 3); this is also display order.
 DOCS_FEATURES = ("core", "show-gpus", "object-store-mounting", "ingress")
-CODE_FEATURES = ("rbac-bootstrap", "high-availability", "volumes")
+CODE_FEATURES = (
+    "rbac-bootstrap",
+    "high-availability",
+    "volumes",
+    "hostpath-volumes",
+    "host-network",
+)
 KNOWN_FEATURES = DOCS_FEATURES + CODE_FEATURES
 DEFAULT_REQUIRED = ("core",)
 

@@ -113,6 +113,7 @@ class KubernetesSettings:
     ports: str | None = None
     namespace: str | None = None
     service_account_name: str | None = None  # pod_config.spec.serviceAccountName
+    host_network: bool | None = None  # pod_config.spec.hostNetwork
 
 
 @record
@@ -355,6 +356,15 @@ class _Parser:
             return None
         return self.service_account(value, f"{where}.spec.serviceAccountName", keywords=False)
 
+    def pod_host_network(self, pod_config: Any, where: str) -> bool | None:
+        pod = self.mapping(pod_config, where)
+        spec = self.mapping(pod.get("spec"), f"{where}.spec")
+        value = spec.get("hostNetwork")
+        if value is None or isinstance(value, bool):
+            return value
+        # The pod spec field is a boolean: Kubernetes refuses the pod at launch.
+        raise self.fail(f"{where}.spec.hostNetwork", f"must be true or false, not {_kind(value)}")
+
     def settings(self, body: dict[Any, Any], where: str, *, top_level: bool) -> KubernetesSettings:
         return KubernetesSettings(
             remote_identity=self.remote_identity(
@@ -365,6 +375,7 @@ class _Parser:
             service_account_name=self.pod_service_account(
                 body.get("pod_config"), f"{where}.pod_config"
             ),
+            host_network=self.pod_host_network(body.get("pod_config"), f"{where}.pod_config"),
         )
 
     def allowed_contexts(self, value: Any) -> str | tuple[str, ...] | None:
@@ -681,6 +692,15 @@ def derive(
         pods.add("ingress")
     if ha_keys:
         caller.add("high-availability")
+    host_network, where = _pick(
+        ctx.host_network, cfg.kubernetes.host_network, context_name, "pod_config"
+    )
+    if host_network:
+        caller.add("host-network")
+        notes.append(
+            f"{where}.spec.hostNetwork is true: the launcher reads the ConfigMap in which "
+            "each pod records its sshd port, so it needs host-network"
+        )
     caller_features, account_features = _ordered(caller), _ordered(pods)
     if creates:
         notes.append(

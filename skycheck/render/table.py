@@ -56,11 +56,11 @@ _MARKER_STYLE = {Decision.DENIED: "red", Decision.UNKNOWN: "yellow", Decision.AL
 
 def _counts_text(denied: int, unknown: int, total: int) -> str:
     if not denied and not unknown:
-        return f"all {total} checks granted"
+        return "the 1 check granted" if total == 1 else f"all {total} checks granted"
     parts = [f"{denied} denied"]
     if unknown:
         parts.append(f"{unknown} unknown")
-    return f"{', '.join(parts)} of {total} checks"
+    return f"{', '.join(parts)} of {total} check{'' if total == 1 else 's'}"
 
 
 def _header(report: Report) -> Text:

@@ -39,11 +39,13 @@ SCENARIO_FEATURES: dict[str, tuple[str, ...]] = {
     "show-gpus": ("core", "show-gpus"),
     "status-kubernetes": ("core", "show-gpus"),
     "volumes": ("core", "volumes"),
+    "volumes-hostpath": ("core", "volumes", "hostpath-volumes"),
     "fuse-daemonset": ("core", "object-store-mounting"),
     "launch": ("core", "rbac-bootstrap"),
     "launch-drift": ("core", "rbac-bootstrap"),
     "launch-ports-loadbalancer": ("core", "rbac-bootstrap"),
     "launch-ports-ingress": ("core", "rbac-bootstrap", "ingress"),
+    "launch-host-network": ("core", "rbac-bootstrap", "host-network"),
     "launch-remote-identity-sky-sa": ("core",),
     "launch-local-credentials": ("core", "rbac-bootstrap"),
     "jobs-controller-ha": ("core", "rbac-bootstrap", "high-availability"),
@@ -105,10 +107,11 @@ def test_inventory_is_complete_and_its_scenarios_are_known(version):
 
 def _is_system_precondition(perm: dict[str, Any], reqs: tuple[Requirement, ...]) -> bool:
     """Creating skypilot-system is the namespace precondition skycheck adds for features
-    with rules there (engine.namespace_requirement), checked when the namespace is missing."""
+    with rules there or that read it by name (engine.namespace_requirement), checked when
+    the namespace is missing."""
     key = (perm["verb"], perm["group"], perm["resource"], perm["scope"])
     return key == ("create", "", "namespaces", "cluster") and any(
-        r.namespace == SYSTEM for r in reqs
+        r.namespace == SYSTEM or (r.resource == "namespaces" and r.name == SYSTEM) for r in reqs
     )
 
 

@@ -491,6 +491,39 @@ def test_high_availability_flags(jobs, serve, expected):
     assert any("high_availability" in n for n in d.notes) is expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("kubernetes:\n  pod_config:\n    spec:\n      hostNetwork: true\n", True),
+        ("kubernetes:\n  pod_config:\n    spec:\n      hostNetwork: false\n", False),
+        ("kubernetes:\n  pod_config:\n    spec:\n      hostname: x\n", False),
+        # the context's pod_config wins over the global one
+        (
+            "kubernetes:\n  pod_config: {spec: {hostNetwork: true}}\n"
+            "  context_configs:\n    ctx:\n      pod_config: {spec: {hostNetwork: false}}\n",
+            False,
+        ),
+        (
+            "kubernetes:\n  context_configs:\n    ctx:\n"
+            "      pod_config: {spec: {hostNetwork: true}}\n",
+            True,
+        ),
+    ],
+)
+def test_host_network_pods_make_the_launcher_read_the_probe_configmap(text, expected):
+    d = _derive(text)
+    assert ("host-network" in d.caller.required_features) is expected
+    # The ConfigMap read before the first exec is the launcher's (instance.py).
+    assert "host-network" not in d.identities[1].features
+    assert any("hostNetwork is true" in n for n in d.notes) is expected
+
+
+def test_host_network_must_be_a_boolean():
+    with pytest.raises(ConfigError) as err:
+        _cfg("kubernetes:\n  pod_config:\n    spec:\n      hostNetwork: maybe\n")
+    assert "kubernetes.pod_config.spec.hostNetwork" in str(err.value)
+
+
 def test_features_are_in_catalogue_order_and_union_of_identities():
     d = derive(_fixture("multi-context.yaml"), "gpu-cluster", None)
     assert d.features == tuple(f for f in KNOWN_FEATURES if f in set(d.features))
