@@ -199,6 +199,18 @@ class Requirement:
         return text + (f" -n {self.namespace}" if self.namespace else " (cluster-wide)")
 
 
+def namespaces_to_look_up(requirements: Sequence[Requirement]) -> list[str]:
+    """The namespaces whose existence a check needs: those its checks are asked in, and
+    those it reads by name (SkyPilot's get of skypilot-system before creating it), sorted.
+
+    The engine adds a namespace precondition for both (engine._namespace_preconditions)."""
+    wanted = {r.namespace for r in requirements if r.namespace}
+    wanted |= {
+        r.name for r in requirements if r.resource == "namespaces" and not r.group and r.name
+    }
+    return sorted(wanted)
+
+
 @record
 class Subject:
     """Who is checked. ``kind`` is User, ServiceAccount or Group."""

@@ -23,7 +23,14 @@ from typing import Any
 from skycheck import identity
 from skycheck.errors import UndecidedError
 from skycheck.kube import Connection, Response, TransportError, status_message
-from skycheck.models import Decision, Finding, Method, Requirement, Subject
+from skycheck.models import (
+    Decision,
+    Finding,
+    Method,
+    Requirement,
+    Subject,
+    namespaces_to_look_up,
+)
 from skycheck.records import record
 from skycheck.review import ReviewResult
 
@@ -360,7 +367,7 @@ class LiveReviewer:
         self, requirements: Sequence[Requirement], warnings: list[str]
     ) -> tuple[tuple[tuple[str, bool | None], ...], tuple[str, ...]]:
         """(namespace -> exists or None, the namespaces the caller may not read)."""
-        names = sorted({r.namespace for r in requirements if r.namespace})
+        names = namespaces_to_look_up(requirements)
         found = self.conn.map(lambda ns: self._exists(f"/api/v1/namespaces/{ns}"), names)
         out = []
         forbidden = []

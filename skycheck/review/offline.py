@@ -15,7 +15,14 @@ from collections.abc import Iterable, Sequence
 
 from skycheck import rbac
 from skycheck.manifests import Manifests
-from skycheck.models import Decision, Finding, Method, Requirement, Subject
+from skycheck.models import (
+    Decision,
+    Finding,
+    Method,
+    Requirement,
+    Subject,
+    namespaces_to_look_up,
+)
 from skycheck.review import ReviewResult
 
 # Namespaces every cluster has (the apiserver creates them; kube-node-lease since 1.14).
@@ -124,5 +131,5 @@ class OfflineReviewer:
     def _namespaces(
         self, requirements: Sequence[Requirement]
     ) -> tuple[tuple[str, bool | None], ...]:
-        wanted = sorted({r.namespace for r in requirements if r.namespace})
+        wanted = namespaces_to_look_up(requirements)
         return tuple((ns, True if ns in self.namespaces else None) for ns in wanted)

@@ -223,6 +223,47 @@ def test_missing_skypilot_system_fails_object_store_unless_creatable(cluster, ns
         cluster.create_namespace("skypilot-system", exist_ok=True)
 
 
+def test_a_namespace_read_only_by_name_is_looked_up(cluster, ns, tmp_path, capsys):
+    """The nightly ties rbac-bootstrap to skypilot-system only by its by-name get: the
+    namespace must still be looked up (missing, so its creation is checked and the fix
+    creates it), never reported as a failed lookup."""
+    cluster.apply(scenario("docs", ns))
+    cluster.delete_namespace("skypilot-system", wait=True)
+    fix = tmp_path / "fix.yaml"
+    try:
+        code, report, _ = _json(
+            capsys,
+            [
+                "--kubeconfig",
+                str(cluster.admin_kubeconfig),
+                "--sa",
+                "sky-sa",
+                "-n",
+                ns,
+                "--remote-identity",
+                "SERVICE_ACCOUNT",
+                "--skypilot-version",
+                "1.0.0.dev20261027",
+                "--no-sky-config",
+                "-f",
+                "rbac-bootstrap",
+                "--fix",
+                str(fix),
+                "-o",
+                "json",
+            ],
+        )
+        assert code == 1
+        assert [(p["namespace"], p["state"]) for p in report["preconditions"]] == [
+            ("skypilot-system", "missing")
+        ]
+        pre = [c for c in report["checks"] if ".namespace-skypilot-system" in c["id"]]
+        assert [c["decision"] for c in pre] == ["denied"]
+        assert "kind: Namespace" in fix.read_text() and "skypilot-system" in fix.read_text()
+    finally:
+        cluster.create_namespace("skypilot-system", exist_ok=True)
+
+
 def test_missing_service_account_and_namespace_are_warned(cluster, capsys):
     code, _, err = _json(
         capsys,
