@@ -277,6 +277,24 @@ print('fuse mounting configured')
 """
 _DOWN = Step(("down", "-y", CLUSTER), cleanup=True, timeout=120.0, failed_if=DOWN_FAILED)
 
+
+def _volumes_operation(name: str, volume_yaml: str, delete_timeout: float = 180.0) -> Operation:
+    """``sky volumes apply`` of ``volume_yaml``, then ``sky volumes delete`` as its cleanup."""
+    return Operation(
+        name,
+        (
+            Step(("volumes", "apply", "-y", "volume.yaml")),
+            Step(
+                ("volumes", "delete", "-y", VOLUME),
+                cleanup=True,
+                timeout=delete_timeout,
+                failed_if=VOLUMES_DELETE_FAILED,
+            ),
+        ),
+        (("volume.yaml", volume_yaml),),
+    )
+
+
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
@@ -308,33 +326,10 @@ OPERATIONS: dict[str, Operation] = {
             ),
             (("task.yaml", TASK_YAML),),
         ),
-        Operation(
-            "volumes",
-            (
-                Step(("volumes", "apply", "-y", "volume.yaml")),
-                Step(
-                    ("volumes", "delete", "-y", VOLUME),
-                    cleanup=True,
-                    failed_if=VOLUMES_DELETE_FAILED,
-                ),
-            ),
-            (("volume.yaml", VOLUME_YAML),),
-        ),
-        Operation(
-            "volumes-hostpath",
-            (
-                Step(("volumes", "apply", "-y", "volume.yaml")),
-                # SkyPilot waits up to 300 s for the cleanup DaemonSet (a 403 reading it
-                # is swallowed and waited out).
-                Step(
-                    ("volumes", "delete", "-y", VOLUME),
-                    cleanup=True,
-                    timeout=420.0,
-                    failed_if=VOLUMES_DELETE_FAILED,
-                ),
-            ),
-            (("volume.yaml", VOLUME_HOSTPATH_YAML),),
-        ),
+        _volumes_operation("volumes", VOLUME_YAML),
+        # SkyPilot waits up to 300 s for the cleanup DaemonSet (a 403 reading it is
+        # swallowed and waited out).
+        _volumes_operation("volumes-hostpath", VOLUME_HOSTPATH_YAML, delete_timeout=420.0),
         Operation("fuse-daemonset", (Step(python=FUSE_SNIPPET),)),
         Operation(
             "jobs-launch",
