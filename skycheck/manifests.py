@@ -41,6 +41,7 @@ from skycheck.errors import InputError, ManifestError
 from skycheck.records import record
 
 STDIN = "-"
+_RBAC_V1 = rbac.RBAC_API_VERSION
 EXTENSIONS = (".yaml", ".yml", ".json")
 # A List inside a List inside a List... is legal but never useful; bound the recursion.
 MAX_LIST_DEPTH = 8
@@ -138,6 +139,13 @@ class _Collector:
             obj = rbac.parse_object(doc, default_namespace=self.default_namespace)
         except rbac.InvalidObjectError as exc:
             raise ManifestError(source, where, f"{_label(doc, kind)}: {exc}") from None
+        self.add_parsed(doc, obj, source, where)
+
+    def add_parsed(
+        self, doc: dict[str, Any], obj: rbac.RbacObject, source: str, where: str
+    ) -> None:
+        """Record ``obj``, what ``rbac.parse_object`` made of the rbac/v1 document ``doc``."""
+        kind = obj.kind
         # parse_object accepted it: metadata is a mapping and its namespace a string or null.
         if kind in rbac.NAMESPACED_KINDS and not doc["metadata"].get("namespace"):
             self.defaulted.append(f"{kind} {obj.name}")
@@ -296,9 +304,10 @@ def _json_documents(text: str, source: str) -> Iterator[Any]:
         index += 1
 
 
-def _yaml_documents(text: str, source: str) -> Iterator[Any]:
+def _yaml_documents(text: str, source: str, *, strict: bool = False) -> Iterator[Any]:
+    load = yamlio.strict_load_all if strict else yamlio.load_all
     try:
-        yield from yamlio.load_all(text, source, what="manifest")
+        yield from load(text, source, what="manifest")
     except ManifestError:
         raise
     except InputError as exc:
@@ -361,9 +370,46 @@ def _parse_into_unpaused(
     elif is_json:
         docs = _json_documents(text, source)
     else:
-        docs = _yaml_documents(text, source)
+        fast = yamlio.unproven_documents(text)
+        if fast is not None and _add_proven(collector, fast, text, source):
+            return
+        docs = _yaml_documents(text, source, strict=True)
     for index, doc in enumerate(docs):
         collector.add_document(doc, source, f"document {index}")
+
+
+def _add_proven(collector: _Collector, docs: list[Any], text: str, source: str) -> bool:
+    """Add the fast parser's documents of ``text`` if they provably are the strict loader's.
+
+    What ``yamlio.fast_documents`` and then ``add_document`` for each document do, with one
+    walk fewer: ``rbac.parse_plain`` hands the proof (``yamlio.Agreement``) every value of
+    an object of the plain shape, nearly every object of a large input, while it reads it;
+    only the other documents are walked. Nothing is added before the proof holds, and then
+    each document is added in order as ``add_document`` would add it (a plain object as
+    ``parse_object`` would have returned it), so errors and warnings are unchanged. False,
+    having added nothing: the proof fails, read the text with the strict loader.
+    """
+    proof = yamlio.Agreement(text)
+    read, visit = proof.read, proof.visit
+    default_namespace = collector.default_namespace
+    parsed: list[rbac.RbacObject | None] = []
+    for doc in docs:
+        obj = None
+        # An rbac/v1 document (its apiVersion a string that needs no proof), as add_document
+        # tells one.
+        if type(doc) is dict and type(api := doc.get("apiVersion")) is str and api == _RBAC_V1:
+            obj = rbac.parse_plain(doc, default_namespace, read)
+        if obj is None:
+            visit(doc)
+        parsed.append(obj)
+    if not proof.holds():
+        return False
+    for index, (doc, obj) in enumerate(zip(docs, parsed, strict=True)):
+        if obj is None:
+            collector.add_document(doc, source, f"document {index}")
+        else:
+            collector.add_parsed(doc, obj, source, f"document {index}")
+    return True
 
 
 def _walk(directory: Path) -> list[Path]:

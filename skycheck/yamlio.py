@@ -31,16 +31,21 @@ loader, with its file, document index and line:
   (``"true"``, ``"8080"``) was necessarily quoted, so it is fine;
 - a stream with no document at all (only comments) is left to the strict loader.
 
+The proof after parsing is :class:`Agreement`: :func:`fast_documents` walks every
+document; ``skycheck.manifests`` gathers the same proof while it reads the documents
+(:func:`unproven_documents`), walking only those ``rbac.parse_plain`` does not read whole.
+
 ``tests/differential/test_yaml_fast_path.py`` generates YAML texts with
 Hypothesis and checks that the fast path either declines or returns exactly
-the strict loader's documents. ``SKYCHECK_YAML_FAST=0`` turns the fast path off.
+the strict loader's documents (``test_manifests_fast_path.py`` the same for
+manifests). ``SKYCHECK_YAML_FAST=0`` turns the fast path off.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -162,52 +167,80 @@ def _string_agrees(value: str) -> bool:
     return True
 
 
-def _documents_agree(docs: list[Any], text: str) -> bool:
-    """Walk ryaml's documents: every key a string, no float, only strings both loaders type
-    alike, integers only if the text has no ``0o``.
+class Agreement:
+    """The proof that ryaml read a text as PyYAML reads it, gathered document by document.
 
-    Collects the distinct keys and scalars in two sets and judges those at the end: the walk
-    itself is the cost (every node of the input), so it does nothing else. Recursive, which is
-    about twice as fast as an explicit stack here; a document nested deeper than the
-    interpreter's recursion limit is left to the strict loader.
+    The predicate of the module docstring: every key a string, no float, only strings both
+    loaders type alike, integers only if the text has no ``0o``. :meth:`visit` walks a node
+    and collects its keys and scalars; :attr:`read` takes scalars a caller collected itself
+    while reading a document whose other keys and values need no proof (``rbac.parse_plain``
+    hands it every value of the objects it reads). Only the distinct values are kept, in sets
+    judged once by :meth:`holds`: the walk itself is the cost (every node of the input). The
+    walk is recursive, which is about twice as fast as an explicit stack here; a document
+    nested deeper than the interpreter's recursion limit makes the proof fail (the strict
+    loader then reads the text).
     """
-    keys: set[Any] = set()
-    scalars: set[Any] = set()
-    add_keys, add = keys.update, scalars.add
-    container = (dict, list)
 
-    def visit(node: Any) -> None:
-        if type(node) is dict:
-            add_keys(node)
-            node = node.values()
-        for value in node:
-            if type(value) in container:
-                visit(value)
-            else:
-                add(value)
+    __slots__ = ("_keys", "_scalars", "_text", "_too_deep", "read")
 
-    try:
-        visit(docs)
-    except RecursionError:
-        return False
-    saw_int = False
-    for value in scalars:
-        kind = type(value)
-        if kind is str:
-            if not _string_agrees(value):
-                return False
-        elif kind is int:
-            saw_int = True
-        elif kind is not bool and value is not None:
-            return False  # float (1e3 vs 1.0e+3), or anything unexpected
-    if saw_int and "0o" in text:
-        return False
-    return all(type(k) is str and _string_agrees(k) for k in keys)
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._keys: set[Any] = set()
+        self._scalars: set[Any] = set()
+        self._too_deep = False
+        # Scalars a caller read: an iterable of them at a time, added in C.
+        self.read: Callable[[Iterable[Any]], None] = self._scalars.update
+
+    def visit(self, node: Any) -> None:
+        """Collect every key and scalar of ``node`` (a document, or a list of them)."""
+        add_keys, add = self._keys.update, self._scalars.add
+        container = (dict, list)
+
+        def visit(node: Any) -> None:
+            if type(node) is dict:
+                add_keys(node)
+                node = node.values()
+            for value in node:
+                if type(value) in container:
+                    visit(value)
+                else:
+                    add(value)
+
+        try:
+            visit((node,))
+        except RecursionError:
+            self._too_deep = True
+
+    def holds(self) -> bool:
+        """True if every key and scalar collected so far reads the same in both loaders."""
+        if self._too_deep:
+            return False
+        saw_int = False
+        for value in self._scalars:
+            kind = type(value)
+            if kind is str:
+                if not _string_agrees(value):
+                    return False
+            elif kind is int:
+                saw_int = True
+            elif kind is not bool and value is not None:
+                return False  # float (1e3 vs 1.0e+3), or anything unexpected
+        if saw_int and "0o" in self._text:
+            return False
+        return all(type(k) is str and _string_agrees(k) for k in self._keys)
 
 
-def fast_documents(text: str) -> list[Any] | None:
-    """The documents of ``text`` if the fast parser provably reads them as the strict loader
-    does; None when it cannot tell (or fails, or is off): then use :func:`strict_load_all`."""
+def _documents_agree(docs: list[Any], text: str) -> bool:
+    """The :class:`Agreement` proof over whole documents."""
+    proof = Agreement(text)
+    proof.visit(docs)
+    return proof.holds()
+
+
+def unproven_documents(text: str) -> list[Any] | None:
+    """ryaml's documents of ``text`` when nothing before the :class:`Agreement` proof rules
+    the fast path out (it is off, ryaml is missing or fails, an indicator, a byte order mark,
+    no document at all); None otherwise. Use them only once the proof holds."""
     if not fast_path_enabled() or not text:
         return None
     ryaml = _ryaml()
@@ -221,7 +254,14 @@ def fast_documents(text: str) -> list[Any] | None:
         return None
     if type(docs) is not list or docs == [None]:  # [None] is also ryaml's "no document"
         return None
-    if not _documents_agree(docs, text):
+    return docs
+
+
+def fast_documents(text: str) -> list[Any] | None:
+    """The documents of ``text`` if the fast parser provably reads them as the strict loader
+    does; None when it cannot tell (or fails, or is off): then use :func:`strict_load_all`."""
+    docs = unproven_documents(text)
+    if docs is None or not _documents_agree(docs, text):
         return None
     return docs
 

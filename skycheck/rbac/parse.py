@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -346,7 +347,7 @@ def parse_object(doc: Mapping[str, Any], *, default_namespace: str | None = None
     ``kubectl apply`` does with its context namespace); with None it is an error. A
     cluster-scoped object's ``metadata.namespace`` is ignored, as the API server clears it.
     """
-    obj = _parse_plain(doc, default_namespace)
+    obj = parse_plain(doc, default_namespace)
     if obj is None:
         obj = _parse_checked(doc, default_namespace)
     return obj
@@ -408,15 +409,29 @@ def _parse_checked(doc: Mapping[str, Any], default_namespace: str | None) -> Rba
 # it calls and key paths kept ready for an error. Nearly every object of a large input has the
 # plain shape below: metadata with only a name, a namespace, labels and annotations; rules on
 # resources; subjects and a roleRef with only known fields; every value a plain ``str`` or a
-# list of them. For that shape ``_parse_plain`` applies the same rules inline and builds the
+# list of them. For that shape ``parse_plain`` applies the same rules inline and builds the
 # same objects; for anything else (non-resource URLs, aggregation, a wrong type, an invalid
 # value) it returns None and ``_parse_checked`` decides, so every error message is its.
-# tests/differential/test_rbac_plain_parse.py proves that ``_parse_plain`` either declines or
+# tests/differential/test_rbac_plain_parse.py proves that ``parse_plain`` either declines or
 # returns exactly what ``_parse_checked`` returns.
+#
+# It also hands every scalar value of an object it accepts to ``read`` (in tuples and lists),
+# but null, the kind (one of four names) and ``apiVersion`` (which it does not look at; its
+# caller does); the keys it does not hand on are the field names of the shape. With them
+# skycheck.manifests proves that the fast YAML parser read the object's text as the strict one
+# would, without walking the document a second time (yamlio.Agreement). The same test proves
+# that nothing else is left out.
 
 _PLAIN_META = frozenset(("name", "namespace", "labels", "annotations"))
 _PLAIN_RULE = frozenset(("verbs", "apiGroups", "resources", "resourceNames"))
+# The keys of the plain shape: what parse_plain does not hand to ``read``.
+PLAIN_FIELD_NAMES = frozenset(
+    (*_TOP_LEVEL["Role"], *_TOP_LEVEL["RoleBinding"], *_PLAIN_META, *_PLAIN_RULE)
+) | (_ROLE_REF_FIELDS | _SUBJECT_FIELDS)
 _NO_GROUP = ("", None)
+Reader = Callable[[Iterable[Any]], object]
+_NOWHERE: deque[Iterable[Any]] = deque(maxlen=0)  # keeps nothing
+_IGNORE: Reader = _NOWHERE.append  # (a C-level no-op, for parse_object)
 
 
 def _plain_name(name: object) -> TypeGuard[str]:
@@ -431,7 +446,7 @@ def _plain_name(name: object) -> TypeGuard[str]:
     )
 
 
-def _plain_labels(value: Any) -> tuple[tuple[str, str], ...] | None:
+def _plain_labels(value: Any, read: Reader) -> tuple[tuple[str, str], ...] | None:
     if value is None:
         return ()
     if type(value) is not dict:
@@ -441,16 +456,26 @@ def _plain_labels(value: Any) -> tuple[tuple[str, str], ...] | None:
             return None
         if _label_key_problem(key) or _label_value_problem(val):
             return None
+    if value:
+        read(value)
+        read(value.values())
     return tuple(sorted(value.items()))
 
 
-def _plain_annotations(value: Any) -> bool:
+def _plain_annotations(value: Any, read: Reader) -> bool:
     if value is None:
         return True
-    return type(value) is dict and all(type(k) is str and type(v) is str for k, v in value.items())
+    if type(value) is not dict or not all(
+        type(k) is str and type(v) is str for k, v in value.items()
+    ):
+        return False
+    if value:
+        read(value)
+        read(value.values())
+    return True
 
 
-def _plain_rules(value: Any) -> tuple[PolicyRule, ...] | None:
+def _plain_rules(value: Any, read: Reader) -> tuple[PolicyRule, ...] | None:
     if value is None:
         return ()
     if type(value) is not list:
@@ -478,11 +503,15 @@ def _plain_rules(value: Any) -> tuple[PolicyRule, ...] | None:
             join(verbs), join(groups), join(resources), join(names)
         except TypeError:
             return None
+        read(verbs)
+        read(groups)
+        read(resources)
+        read(names)
         rules.append(PolicyRule(tuple(verbs), tuple(groups), tuple(resources), tuple(names)))
     return tuple(rules)
 
 
-def _plain_role_ref(value: Any, *, cluster: bool) -> RoleRef | None:
+def _plain_role_ref(value: Any, read: Reader, *, cluster: bool) -> RoleRef | None:
     if type(value) is not dict or not value.keys() <= _ROLE_REF_FIELDS:
         return None
     get = value.get
@@ -493,10 +522,11 @@ def _plain_role_ref(value: Any, *, cluster: bool) -> RoleRef | None:
         return None
     if not _plain_name(name):
         return None
+    read((group, kind, name))
     return RoleRef(kind, name, RBAC_GROUP)
 
 
-def _plain_subjects(value: Any, *, cluster: bool) -> tuple[SubjectRef, ...] | None:
+def _plain_subjects(value: Any, read: Reader, *, cluster: bool) -> tuple[SubjectRef, ...] | None:
     if value is None:
         return ()
     if type(value) is not list:
@@ -509,28 +539,33 @@ def _plain_subjects(value: Any, *, cluster: bool) -> tuple[SubjectRef, ...] | No
         kind, name, namespace, group = get("kind"), get("name"), get("namespace"), get("apiGroup")
         if type(name) is not str or name == "":
             return None
-        if namespace is None:
-            namespace = ""
-        elif type(namespace) is not str:
+        if namespace is not None and type(namespace) is not str:
             return None
         if kind == "ServiceAccount":
             if group not in _NO_GROUP or not is_dns_subdomain(name):
                 return None
-            if cluster and namespace == "":
+            if cluster and not namespace:
                 return None
-            group = ""
+            read((kind, name, namespace, group))
+            subjects.append(SubjectRef(kind, name, namespace or "", ""))
         elif kind == "User" or kind == "Group":
             if group != RBAC_GROUP and group not in _NO_GROUP:
                 return None
-            group = RBAC_GROUP
+            read((kind, name, namespace, group))
+            subjects.append(SubjectRef(kind, name, namespace or "", RBAC_GROUP))
         else:
             return None
-        subjects.append(SubjectRef(kind, name, namespace, group))
     return tuple(subjects)
 
 
-def _parse_plain(doc: Mapping[str, Any], default_namespace: str | None) -> RbacObject | None:
-    """The object if ``doc`` has the plain shape and is valid; None to take the checked way."""
+def parse_plain(
+    doc: Mapping[str, Any], default_namespace: str | None, read: Reader = _IGNORE
+) -> RbacObject | None:
+    """:func:`parse_object`'s answer if ``doc`` has the plain shape and is valid, else None.
+
+    Every scalar value of an object it returns, but null, the kind and ``apiVersion``, has been
+    handed to ``read`` (see above).
+    """
     kind = doc.get("kind")
     if type(kind) is not str:
         return None
@@ -546,27 +581,28 @@ def _parse_plain(doc: Mapping[str, Any], default_namespace: str | None) -> RbacO
     namespace = meta.get("namespace")
     if namespace is not None and type(namespace) is not str:
         return None
-    labels = _plain_labels(meta.get("labels"))
-    if labels is None or not _plain_annotations(meta.get("annotations")):
+    labels = _plain_labels(meta.get("labels"), read)
+    if labels is None or not _plain_annotations(meta.get("annotations"), read):
         return None
+    read((name, namespace))
     if kind == "Role" or kind == "RoleBinding":
         if not namespace:
             if default_namespace is None:
                 return None
             namespace = default_namespace
         if kind == "Role":
-            rules = _plain_rules(doc.get("rules"))
+            rules = _plain_rules(doc.get("rules"), read)
             return None if rules is None else Role(name, namespace, rules, labels)
-        role_ref = _plain_role_ref(doc.get("roleRef"), cluster=False)
-        subjects = _plain_subjects(doc.get("subjects"), cluster=False)
+        role_ref = _plain_role_ref(doc.get("roleRef"), read, cluster=False)
+        subjects = _plain_subjects(doc.get("subjects"), read, cluster=False)
         if role_ref is None or subjects is None:
             return None
         return RoleBinding(name, namespace, role_ref, subjects, labels)
     if kind == "ClusterRole":
-        rules = _plain_rules(doc.get("rules"))
+        rules = _plain_rules(doc.get("rules"), read)
         return None if rules is None else ClusterRole(name, rules, labels)
-    role_ref = _plain_role_ref(doc.get("roleRef"), cluster=True)
-    subjects = _plain_subjects(doc.get("subjects"), cluster=True)
+    role_ref = _plain_role_ref(doc.get("roleRef"), read, cluster=True)
+    subjects = _plain_subjects(doc.get("subjects"), read, cluster=True)
     if role_ref is None or subjects is None:
         return None
     return ClusterRoleBinding(name, role_ref, subjects, labels)

@@ -1,6 +1,6 @@
 """The plain-shape shortcut of ``rbac.parse_object`` never changes what an object means.
 
-``parse._parse_plain`` builds the common shape of an RBAC object inline; anything else goes
+``parse.parse_plain`` builds the common shape of an RBAC object inline; anything else goes
 to ``parse._parse_checked``, the field-by-field reference (itself checked against the API
 server in tests/differential/test_regressions.py). For Hypothesis-generated objects, built
 from valid ones of each kind and then mutated where the validation rules bite (names, kinds,
@@ -158,8 +158,41 @@ def objects(draw: st.DrawFn) -> tuple[dict[str, Any], str | None]:
     return doc, draw(st.sampled_from([None, "dflt"]))
 
 
+def scalars_and_keys(node: Any) -> tuple[list[Any], list[Any]]:
+    """Every scalar value and every key of a document, as yamlio's agreement walk sees them."""
+    scalars: list[Any] = []
+    keys: list[Any] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            keys += item
+            stack += item.values()
+        elif isinstance(item, list):
+            stack += item
+        else:
+            scalars.append(item)
+    return scalars, keys
+
+
+def typed(values: Any) -> set[tuple[type, Any]]:
+    return {(type(v), v) for v in values}
+
+
 def check(doc: dict[str, Any], default_namespace: str | None) -> str:
-    plain = parse._parse_plain(doc, default_namespace)
+    read: list[Any] = []
+    plain = parse.parse_plain(doc, default_namespace, read.append)
+    # What it hands to ``read`` (the YAML proof, yamlio.Agreement) is the document's (and
+    # null, for a field left out): every scalar value but null, apiVersion (its caller's) and
+    # kind (one of four names), and every key but the field names of the shape.
+    top = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind")}
+    scalars, keys = scalars_and_keys(top)
+    handed = typed(v for values in read for v in values)
+    assert handed - typed([None]) <= typed(scalars) | typed(keys), f"{doc!r}"
+    if plain is not None:
+        assert type(doc["kind"]) is str and doc["kind"] in rbac.RBAC_KINDS
+        assert typed(v for v in scalars if v is not None) <= handed, f"{doc!r}"
+        assert typed(keys) - handed <= typed(parse.PLAIN_FIELD_NAMES), f"{doc!r}"
     try:
         reference: Any = parse._parse_checked(doc, default_namespace)
     except (rbac.InvalidObjectError, TypeError) as exc:  # TypeError: an unhashable kind
@@ -194,8 +227,8 @@ def test_valid_objects_take_the_plain_path(kind: str, subject_kind: str) -> None
     # A namespaced object without a namespace is defaulted, or refused without a default.
     if kind in rbac.NAMESPACED_KINDS:
         del doc["metadata"]["namespace"]
-        assert parse._parse_plain(doc, None) is None
-        assert parse._parse_plain(doc, "dflt").namespace == "dflt"  # type: ignore[union-attr]
+        assert parse.parse_plain(doc, None) is None
+        assert parse.parse_plain(doc, "dflt").namespace == "dflt"  # type: ignore[union-attr]
     assert check(doc, "dflt") == "plain"
 
 
@@ -217,3 +250,10 @@ def test_the_bootstrap_policy_and_the_benchmark_input(tmp_path: Path) -> None:
     assert set(results) == {"plain"}
     loaded = manifests.parse_text(path.read_text(), str(path), default_namespace="team-0")
     assert list(loaded.objects) == [parse._parse_checked(d, "team-0") for d in rbac_docs]
+
+
+def test_the_field_names_read_alike_in_both_yaml_loaders() -> None:
+    """The keys and kinds parse_plain does not hand to the YAML proof need no proof: YAML 1.1
+    and 1.2 read each of them, plain or quoted, as the same string."""
+    assert all(yamlio._string_agrees(name) for name in parse.PLAIN_FIELD_NAMES | rbac.RBAC_KINDS)
+    assert {"apiVersion", "verbs", "roleRef", "apiGroup"} <= parse.PLAIN_FIELD_NAMES
