@@ -447,8 +447,6 @@ def _plain_name(name: object) -> TypeGuard[str]:
 
 
 def _plain_labels(value: Any, read: Reader) -> tuple[tuple[str, str], ...] | None:
-    if value is None:
-        return ()
     if type(value) is not dict:
         return None
     for key, val in value.items():
@@ -463,8 +461,6 @@ def _plain_labels(value: Any, read: Reader) -> tuple[tuple[str, str], ...] | Non
 
 
 def _plain_annotations(value: Any, read: Reader) -> bool:
-    if value is None:
-        return True
     if type(value) is not dict or not all(
         type(k) is str and type(v) is str for k, v in value.items()
     ):
@@ -506,7 +502,8 @@ def _plain_rules(value: Any, read: Reader) -> tuple[PolicyRule, ...] | None:
         read(verbs)
         read(groups)
         read(resources)
-        read(names)
+        if names:
+            read(names)
         rules.append(PolicyRule(tuple(verbs), tuple(groups), tuple(resources), tuple(names)))
     return tuple(rules)
 
@@ -581,8 +578,10 @@ def parse_plain(
     namespace = meta.get("namespace")
     if namespace is not None and type(namespace) is not str:
         return None
-    labels = _plain_labels(meta.get("labels"), read)
-    if labels is None or not _plain_annotations(meta.get("annotations"), read):
+    labels = meta.get("labels")
+    labels = () if labels is None else _plain_labels(labels, read)
+    annotations = meta.get("annotations")
+    if labels is None or not (annotations is None or _plain_annotations(annotations, read)):
         return None
     read((name, namespace))
     if kind == "Role" or kind == "RoleBinding":
