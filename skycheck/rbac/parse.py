@@ -429,6 +429,10 @@ PLAIN_FIELD_NAMES = frozenset(
     (*_TOP_LEVEL["Role"], *_TOP_LEVEL["RoleBinding"], *_PLAIN_META, *_PLAIN_RULE)
 ) | (_ROLE_REF_FIELDS | _SUBJECT_FIELDS)
 _NO_GROUP = ("", None)
+# Rules already made, by their lists' items: parse_plain hands out the same object for equal
+# rules. Bounded, so that a long-lived process does not keep every rule it ever read.
+_RULES: dict[tuple[str | None, ...], PolicyRule] = {}
+_RULES_KEPT = 4096
 Reader = Callable[[Iterable[Any]], object]
 _NOWHERE: deque[Iterable[Any]] = deque(maxlen=0)  # keeps nothing
 _IGNORE: Reader = _NOWHERE.append  # (a C-level no-op, for parse_object)
@@ -504,7 +508,17 @@ def _plain_rules(value: Any, read: Reader) -> tuple[PolicyRule, ...] | None:
         read(resources)
         if names:
             read(names)
-        rules.append(PolicyRule(tuple(verbs), tuple(groups), tuple(resources), tuple(names)))
+        # One object for each distinct rule: inputs repeat rules (every namespace's copy of a
+        # chart's Role), and a record is immutable. None separates the lists (items are str).
+        key = (*verbs, None, *groups, None, *resources, None, *names)
+        rule = _RULES.get(key)
+        if rule is None:
+            if len(_RULES) >= _RULES_KEPT:
+                _RULES.clear()
+            rule = _RULES[key] = PolicyRule(
+                tuple(verbs), tuple(groups), tuple(resources), tuple(names)
+            )
+        rules.append(rule)
     return tuple(rules)
 
 

@@ -257,3 +257,25 @@ def test_the_field_names_read_alike_in_both_yaml_loaders() -> None:
     and 1.2 read each of them, plain or quoted, as the same string."""
     assert all(yamlio._string_agrees(name) for name in parse.PLAIN_FIELD_NAMES | rbac.RBAC_KINDS)
     assert {"apiVersion", "verbs", "roleRef", "apiGroup"} <= parse.PLAIN_FIELD_NAMES
+
+
+def test_equal_rules_are_one_object_and_the_cache_is_bounded() -> None:
+    """parse_plain shares one PolicyRule among equal rules (records are immutable), and keeps
+    no more than _RULES_KEPT of them."""
+    first, second = valid("Role", "User"), valid("Role", "User")
+    second["metadata"]["name"] = "other"
+    a, b = parse.parse_plain(first, None), parse.parse_plain(second, None)
+    assert isinstance(a, rbac.Role) and isinstance(b, rbac.Role)
+    assert a.rules == b.rules and all(x is y for x, y in zip(a.rules, b.rules, strict=True))
+    # The same items, one moved to the next list: another rule.
+    left, right = valid("Role", "User"), valid("Role", "User")
+    left["rules"] = [{"verbs": ["get"], "apiGroups": ["", "apps"], "resources": ["pods"]}]
+    right["rules"] = [{"verbs": ["get", ""], "apiGroups": ["apps"], "resources": ["pods"]}]
+    c, d = parse.parse_plain(left, None), parse.parse_plain(right, None)
+    assert isinstance(c, rbac.Role) and isinstance(d, rbac.Role)
+    assert c.rules[0].api_groups == ("", "apps") and d.rules[0].verbs == ("get", "")
+    for i in range(parse._RULES_KEPT + 10):
+        role = valid("Role", "User")
+        role["rules"][0]["verbs"] = [f"verb-{i}"]
+        assert parse.parse_plain(role, None) is not None
+        assert len(parse._RULES) <= parse._RULES_KEPT
