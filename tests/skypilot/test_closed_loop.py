@@ -2,7 +2,7 @@
 is needed; skycheck's verdict predicts SkyPilot's outcome on random RBAC worlds.
 
 CI runs the cases in ``CI_CASES`` for the CI SkyPilot version (sufficiency for each,
-necessity for the short ones, a few random worlds) and the nightly's two shortest.
+necessity for the short ones, a few random worlds) and ``CI_NIGHTLY_CASES`` for the nightly.
 ``SKYCHECK_LAB_FULL=1`` runs every case, necessity for all of them and more worlds, for
 every proven SkyPilot version (``make lab``; figures in docs/skypilot-lab.md).
 """
@@ -31,10 +31,9 @@ CI_CASES = ("check", "show-gpus", "volumes", "launch")
 CI_NECESSITY = ("check",)
 CASES = tuple(cl.CASES) if FULL else CI_CASES
 WORLDS = 24 if FULL else 3
-# CI also runs the nightly's two shortest cases (its inventory has cluster-admin runs for
-# every scenario; necessity runs only for sky check).
+# CI also runs three of the nightly's cases: its two shortest and a default-identity launch.
 NIGHTLY = next(v for v in venvs.VERSIONS if v != CI_VERSION)
-CI_NIGHTLY_CASES = ("check", "show-gpus")
+CI_NIGHTLY_CASES = ("check", "show-gpus", "launch")
 
 
 def _sufficiency_params() -> list[tuple[str, str]]:

@@ -254,3 +254,20 @@ def test_a_verdict_per_name_counts_only_that_names_403() -> None:
     stopped = _run(Outcome.FORBIDDEN, get_ns("kube-system", 200), get_ns("skypilot-system", 403))
     assert _verdict(system, stopped, baseline)["effect"] == "fatal"
     assert _verdict(kube_system, stopped, baseline)["effect"] == "not-requested"
+
+
+def test_the_closed_loop_reads_verdicts_per_name() -> None:
+    # In the nightly's launch a 403 on namespace kube-system is swallowed (get_cluster_uid)
+    # and one on skypilot-system stops it: the inventory judged them apart.
+    from tests.skypilot import closed_loop as cl
+
+    nightly = next(v for v in cl.venvs.VERSIONS if v.startswith("nightly"))
+    refused = [
+        Request("get", "", "namespaces", "", "", name, 403, "cluster")
+        for name in ("kube-system", "skypilot-system")
+    ]
+    run = _run(Outcome.STOPPED_AT_EXEC, *refused)
+
+    assert cl.unexpected_403s(nightly, cl.CASES["launch"], run) == [
+        "get /namespaces/ @cluster skypilot-system"
+    ]
