@@ -97,6 +97,14 @@ def admin_outcome(version: str, case: Case) -> str:
     return str(inventory(version)["scenarios"][case.scenario]["stoppedAt"])
 
 
+def judged_beyond(version: str, case: Case) -> str | None:
+    """The scenario whose verdicts this case's shares (launch for launch-ports-ingress):
+    its own necessity runs withdrew only what it requests beyond that one."""
+    necessity = inventory(version)["scenarios"][case.scenario].get("necessity") or {}
+    beyond: str | None = necessity.get("beyond")
+    return beyond
+
+
 def tolerated(version: str, case: Case) -> set[tuple[str, str, str, str, str, str | None]]:
     """(scope, group, resource, subresource, verb, name) whose 403 SkyPilot got past.
 
@@ -340,6 +348,7 @@ __all__ = [
     "got_as_far",
     "grant_checks",
     "grant_world",
+    "judged_beyond",
     "namespaces_of",
     "new_identity",
     "reached",

@@ -117,6 +117,10 @@ def test_every_fatal_check_of_the_fix_is_needed(lab, version, name, capsys):
             f"\nnecessity, SkyPilot {version} {name}: {dropped_count} of {len(checks)} fatal "
             f"checks fatal to this operation, dropped in turn: {len(unnoticed)} unnoticed"
         )
+    if not dropped_count and cl.judged_beyond(version, case):
+        # (the nightly's ports-ingress and host-network launches request nothing before
+        # their first exec that a default launch does not)
+        pytest.skip(f"nothing fatal beyond {cl.judged_beyond(version, case)}: proven there")
     # A fatal check whose removal SkyPilot does not notice is wrong in the catalogue.
     assert dropped_count and unnoticed == []
 
