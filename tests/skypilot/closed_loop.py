@@ -35,6 +35,7 @@ import yaml
 
 from skycheck.cli import run as skycheck
 from tests.skypilot import venvs
+from tests.skypilot.inventory import judged_key
 from tests.skypilot.lab import IDENTITY_NAMESPACE, Identity, Lab
 from tests.skypilot.runner import OPERATIONS, SYSTEM_NAMESPACE, Outcome, Run, run_operation
 
@@ -96,8 +97,19 @@ def admin_outcome(version: str, case: Case) -> str:
     return str(inventory(version)["scenarios"][case.scenario]["stoppedAt"])
 
 
-def tolerated(version: str, case: Case) -> set[tuple[str, str, str, str, str]]:
-    """(scope, group, resource, subresource, verb) whose 403 SkyPilot got past."""
+def judged_beyond(version: str, case: Case) -> str | None:
+    """The scenario whose verdicts this case's shares (launch for launch-ports-ingress):
+    its own necessity runs withdrew only what it requests beyond that one."""
+    necessity = inventory(version)["scenarios"][case.scenario].get("necessity") or {}
+    beyond: str | None = necessity.get("beyond")
+    return beyond
+
+
+def tolerated(version: str, case: Case) -> set[tuple[str, str, str, str, str, str | None]]:
+    """(scope, group, resource, subresource, verb, name) whose 403 SkyPilot got past.
+
+    The name is None where the verdict holds for every name: the inventory judges a rule
+    per name only where SkyPilot asks it by several names (inventory.by_name)."""
     scenarios = inventory(version)["scenarios"]
     entry = scenarios[case.scenario]
     necessity = entry.get("necessity") or {}
@@ -108,7 +120,7 @@ def tolerated(version: str, case: Case) -> set[tuple[str, str, str, str, str]]:
     if beyond:
         judged += (scenarios[beyond].get("necessity") or {}).get("permissions", [])
     out = {
-        (p["scope"], p["group"], p["resource"], p["subresource"], p["verb"])
+        judged_key(p)
         for p in judged
         # after-stopping-point: refused in SkyPilot's teardown after the failed first
         # exec, which the lab cannot judge (the catalogue's effect for them is read from
@@ -119,7 +131,7 @@ def tolerated(version: str, case: Case) -> set[tuple[str, str, str, str, str]]:
     # component's namespace) are not skycheck's to grant either.
     for r in entry["requests"]:
         if r["scope"].startswith("other:") or r["scope"] == "nonresource":
-            out.add((r["scope"], r["group"], r["resource"], r["subresource"], r["verb"]))
+            out.add((r["scope"], r["group"], r["resource"], r["subresource"], r["verb"], None))
     return out
 
 
@@ -241,6 +253,8 @@ def fatal_here(version: str, case: Case, check_: dict[str, Any], namespace: str)
     necessity = inventory(version)["scenarios"][case.scenario].get("necessity") or {}
     return any(
         (p["verb"], p["group"], p["resource"], p["subresource"], p["scope"]) in wanted
+        # judged per name (inventory.by_name): only that name's verdict is this check's
+        and p.get("name") in (None, check_["name"])
         # fatal-cleanup: the operation's own cleanup (sky down, sky volumes delete) failed
         and p["effect"] in ("fatal", "fatal-cleanup")
         for p in necessity.get("permissions", [])
@@ -258,7 +272,8 @@ def unexpected_403s(version: str, case: Case, run: Run) -> list[str]:
     return [
         f"{r.verb} {r.group}/{r.resource}/{r.subresource} @{r.scope} {r.name or ''}".strip()
         for r in run.forbidden
-        if (r.scope, r.group, r.resource, r.subresource, r.verb) not in allowed
+        if (r.scope, r.group, r.resource, r.subresource, r.verb, None) not in allowed
+        and (r.scope, r.group, r.resource, r.subresource, r.verb, r.name) not in allowed
     ]
 
 
@@ -333,6 +348,7 @@ __all__ = [
     "got_as_far",
     "grant_checks",
     "grant_world",
+    "judged_beyond",
     "namespaces_of",
     "new_identity",
     "reached",

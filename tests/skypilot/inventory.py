@@ -12,6 +12,9 @@
    earlier than the baseline with a 403, ``tolerated`` when it reaches the baseline's stopping
    point despite the 403 (the output lines SkyPilot printed about it are the evidence),
    ``not-requested`` when the request was not even made (an earlier step changed course);
+   a permission SkyPilot asks only by name, for more than one name (the nightly gets
+   namespaces ``kube-system`` and ``skypilot-system``), is withdrawn one name at a time,
+   the other names held by ``resourceNames``, since each name may matter differently;
    and one run each without ``escalate`` and without ``bind`` (the identity never holds what
    SkyPilot's roles grant, ``*`` on ``*``), which decides whether SkyPilot needs them.
 
@@ -246,23 +249,28 @@ def grants_for(
     permissions: Iterable[Permission],
     *,
     without: Permission | None = None,
+    names: dict[Permission, set[str]] | None = None,
     bind_escalate: Sequence[str] = ("bind", "escalate"),
     system_cluster_wide: bool = False,
 ) -> dict[str, list[dict[str, Any]]]:
-    """RBAC rules by scope holding ``permissions`` minus ``without`` (names are not pinned).
+    """RBAC rules by scope holding ``permissions`` minus ``without``.
 
+    Names are not pinned, except where ``without`` names one object: its permission is then
+    held by name for the other ``names`` of that rule (see :func:`by_name`).
     Where the identity creates roles or bindings, ``bind_escalate`` verbs are added on the
     roles of that scope (SkyPilot's roles grant ``*`` on ``*``, which the identity never holds).
     ``system_cluster_wide`` grants the ``skypilot-system`` rules cluster-wide instead (for runs
     where that namespace must not exist beforehand).
     """
     by_scope: dict[str, dict[tuple[str, str], set[str]]] = {}
+    pinned: list[tuple[str, dict[str, Any]]] = []
     for perm in permissions:
         if without is not None and _same_rule(perm, without):
+            others = sorted((names or {}).get(_rule_key(without), set()) - {without.name})
+            if without.name is not None and others:
+                pinned.append((_scope_of(perm, system_cluster_wide), _pinned_rule(perm, others)))
             continue
-        scope = "cluster" if system_cluster_wide and perm.scope == SYSTEM_NAMESPACE else perm.scope
-        if scope.startswith("other:"):
-            scope = scope.split(":", 1)[1]
+        scope = _scope_of(perm, system_cluster_wide)
         resource = perm.resource + (f"/{perm.subresource}" if perm.subresource else "")
         verbs = by_scope.setdefault(scope, {}).setdefault((perm.group, resource), set())
         verbs.add(perm.verb)
@@ -278,7 +286,53 @@ def grants_for(
             {"apiGroups": [group], "resources": [resource], "verbs": sorted(verbs)}
             for (group, resource), verbs in sorted(entries.items())
         ]
+    for scope, rule in pinned:
+        rules.setdefault(scope, []).append(rule)
     return rules
+
+
+def _scope_of(perm: Permission, system_cluster_wide: bool) -> str:
+    scope = "cluster" if system_cluster_wide and perm.scope == SYSTEM_NAMESPACE else perm.scope
+    return scope.split(":", 1)[1] if scope.startswith("other:") else scope
+
+
+def _pinned_rule(perm: Permission, names: list[str]) -> dict[str, Any]:
+    resource = perm.resource + (f"/{perm.subresource}" if perm.subresource else "")
+    return {
+        "apiGroups": [perm.group],
+        "resources": [resource],
+        "verbs": [perm.verb],
+        "resourceNames": names,
+    }
+
+
+def by_name(permissions: Iterable[Permission]) -> dict[Permission, set[str]]:
+    """Rules SkyPilot asks only by name, for several names: rule key -> the names.
+
+    Such a rule is judged per name: the nightly reads namespace ``kube-system`` (for the
+    cluster's uid, swallowing any error) and ``skypilot-system`` (which it must have) with
+    one and the same permission.
+    """
+    names: dict[Permission, set[str | None]] = {}
+    for perm in permissions:
+        names.setdefault(_rule_key(perm), set()).add(perm.name)
+    return {
+        key: {n for n in found if n is not None}
+        for key, found in names.items()
+        if len(found) > 1 and None not in found
+    }
+
+
+def judged_key(entry: dict[str, Any]) -> tuple[str, str, str, str, str, str | None]:
+    """A necessity verdict's permission (``name`` only where judged per name)."""
+    return (
+        entry["scope"],
+        entry["group"],
+        entry["resource"],
+        entry["subresource"],
+        entry["verb"],
+        entry.get("name"),
+    )
 
 
 def _same_rule(a: Permission, b: Permission) -> bool:
@@ -340,6 +394,7 @@ def necessity(
     resumed regeneration only makes the runs still missing.
     """
     perms = sorted({_rule_key(p) for p in admin.permissions})
+    names = by_name(admin.permissions)
     shared = {_rule_key(p) for p in beyond}
     # Permissions the cleanup steps (sky down, volumes delete) need beyond the main steps':
     # only their withdrawal runs the cleanup, which halves a launch's necessity runs.
@@ -350,12 +405,23 @@ def necessity(
     )
     _log(f"  baseline: {baseline.outcome.value} ({baseline.reason}) {baseline.seconds:.0f}s")
     results: list[dict[str, Any]] = list((previous or {}).get("permissions", []))
-    todo = [p for p in perms if p not in shared]
+    # What is withdrawn, one run each: a rule, or one name of a rule asked by several names.
+    todo = [
+        named
+        for p in perms
+        if p not in shared
+        for named in (
+            [
+                Permission(p.scope, p.group, p.resource, p.subresource, p.verb, n)
+                for n in sorted(names[p])
+            ]
+            if p in names
+            else [p]
+        )
+    ]
 
     def progress(done: bool, specials: dict[str, Any]) -> dict[str, Any]:
-        tested = {
-            (r["scope"], r["group"], r["resource"], r["subresource"], r["verb"]) for r in results
-        }
+        tested = {judged_key(r) for r in results}
         result = {
             "baseline": {
                 "stoppedAt": baseline.outcome.value,
@@ -365,15 +431,8 @@ def necessity(
             },
             "beyond": scenario.necessity_beyond,
             "complete": done,
-            "permissions": sorted(
-                results,
-                key=lambda r: (r["scope"], r["group"], r["resource"], r["subresource"], r["verb"]),
-            ),
-            "notTested": [
-                _perm_json(p)
-                for p in todo
-                if (p.scope, p.group, p.resource, p.subresource, p.verb) not in tested
-            ],
+            "permissions": sorted(results, key=lambda r: _sortable(judged_key(r))),
+            "notTested": [_perm_json(p) for p in todo if _key(p) not in tested],
             "bindEscalate": specials,
         }
         if on_progress is not None:
@@ -407,11 +466,12 @@ def necessity(
             progress(False, specials)
     # The RBAC-reconcile and runtime-class permissions first: the leads' open questions, and
     # a regeneration stopped early should have answered them.
-    ordered = sorted(perms, key=lambda p: (p.group not in (RBAC_GROUP, "node.k8s.io"), p))
-    done = {(r["scope"], r["group"], r["resource"], r["subresource"], r["verb"]) for r in results}
+    ordered = sorted(
+        todo, key=lambda p: (p.group not in (RBAC_GROUP, "node.k8s.io"), _sortable(_key(p)))
+    )
+    done = {judged_key(r) for r in results}
     for index, perm in enumerate(ordered):
-        key = (perm.scope, perm.group, perm.resource, perm.subresource, perm.verb)
-        if perm in shared or key in done:
+        if _key(perm) in done:
             continue
         namespaces_perm = perm.resource == "namespaces"
         try:
@@ -420,9 +480,9 @@ def necessity(
                 version,
                 scenario,
                 f"n{index}",
-                grants_for(perms, without=perm, system_cluster_wide=namespaces_perm),
+                grants_for(perms, without=perm, names=names, system_cluster_wide=namespaces_perm),
                 precreate_system=has_system and not namespaces_perm,
-                cleanup=perm in cleanup_only,
+                cleanup=_rule_key(perm) in cleanup_only,
             )
         except RuntimeError as err:  # e.g. SkyPilot's API server would not start
             _log(f"  without {perm.label()}: lab error, left untested: {err}")
@@ -433,18 +493,33 @@ def necessity(
     return progress(True, specials)
 
 
+def _key(perm: Permission) -> tuple[str, str, str, str, str, str | None]:
+    return (perm.scope, perm.group, perm.resource, perm.subresource, perm.verb, perm.name)
+
+
+def _sortable(key: tuple[str, str, str, str, str, str | None]) -> tuple[str, ...]:
+    return (*key[:5], key[5] or "")
+
+
 def _perm_json(perm: Permission) -> dict[str, Any]:
-    return {
+    out = {
         "scope": perm.scope,
         "group": perm.group,
         "resource": perm.resource,
         "subresource": perm.subresource,
         "verb": perm.verb,
     }
+    if perm.name is not None:
+        out["name"] = perm.name  # judged per name (see by_name)
+    return out
 
 
 def _verdict(perm: Permission, run: Run, baseline: Run) -> dict[str, Any]:
-    denied = [r for r in run.forbidden if _same_rule(r.permission(), perm)]
+    denied = [
+        r
+        for r in run.forbidden
+        if _same_rule(r.permission(), perm) and (perm.name is None or r.name == perm.name)
+    ]
     main = [r for r in run.requests if not r.cleanup]
     first_exec = next((i for i, r in enumerate(main) if r.subresource == "exec"), None)
     first_denied = next((i for i, r in enumerate(main) if r in denied), None)
@@ -452,7 +527,12 @@ def _verdict(perm: Permission, run: Run, baseline: Run) -> dict[str, Any]:
     reached_exec = first_exec is not None and main[first_exec].code != 403
     if not denied:
         effect = "not-requested"
-    elif reached_exec and first_denied is not None and first_denied > first_exec:
+    elif (
+        reached_exec
+        and first_exec is not None
+        and first_denied is not None
+        and first_denied > first_exec
+    ):
         # SkyPilot's failure path after the lab's stopping point (cleanup after the failed
         # exec): a real cluster would not take it, so the lab cannot judge this permission.
         effect = "after-stopping-point"

@@ -2,7 +2,7 @@
 is needed; skycheck's verdict predicts SkyPilot's outcome on random RBAC worlds.
 
 CI runs the cases in ``CI_CASES`` for the CI SkyPilot version (sufficiency for each,
-necessity for the short ones, a few random worlds) and the nightly's two shortest.
+necessity for the short ones, a few random worlds) and ``CI_NIGHTLY_CASES`` for the nightly.
 ``SKYCHECK_LAB_FULL=1`` runs every case, necessity for all of them and more worlds, for
 every proven SkyPilot version (``make lab``; figures in docs/skypilot-lab.md).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,9 @@ CI_CASES = ("check", "show-gpus", "volumes", "launch")
 CI_NECESSITY = ("check",)
 CASES = tuple(cl.CASES) if FULL else CI_CASES
 WORLDS = 24 if FULL else 3
-# CI also runs the nightly's two shortest cases (its inventory has cluster-admin runs for
-# every scenario; necessity runs only for sky check).
+# CI also runs three of the nightly's cases: its two shortest and a default-identity launch.
 NIGHTLY = next(v for v in venvs.VERSIONS if v != CI_VERSION)
-CI_NIGHTLY_CASES = ("check", "show-gpus")
+CI_NIGHTLY_CASES = ("check", "show-gpus", "launch")
 
 
 def _sufficiency_params() -> list[tuple[str, str]]:
@@ -118,6 +118,10 @@ def test_every_fatal_check_of_the_fix_is_needed(lab, version, name, capsys):
             f"\nnecessity, SkyPilot {version} {name}: {dropped_count} of {len(checks)} fatal "
             f"checks fatal to this operation, dropped in turn: {len(unnoticed)} unnoticed"
         )
+    if not dropped_count and cl.judged_beyond(version, case):
+        # (the nightly's ports-ingress and host-network launches request nothing before
+        # their first exec that a default launch does not)
+        pytest.skip(f"nothing fatal beyond {cl.judged_beyond(version, case)}: proven there")
     # A fatal check whose removal SkyPilot does not notice is wrong in the catalogue.
     assert dropped_count and unnoticed == []
 
@@ -147,7 +151,10 @@ def test_random_worlds_never_pass_falsely(lab, version, capsys):
     with capsys.disabled():  # the figures belong in the run's output, even under -q
         print(
             f"\nrandom worlds, SkyPilot {version}: {seen} worlds, "
-            f"{len(false_passes)} false passes, {len(false_failures)} false failures"
+            f"{len(false_passes)} false passes, {len(false_failures)} false failures "
+            f"(by scenario: {dict(sorted(Counter(false_failures).items()))}; a feature "
+            "requires what every operation it serves needs: core asks launch's permissions "
+            "of sky show-gpus)"
         )
     assert false_passes == []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.skypilot.inventory import _verdict, grants_for
+from tests.skypilot.inventory import _verdict, by_name, grants_for
 from tests.skypilot.lab import Identity
 from tests.skypilot.runner import (
     Outcome,
@@ -200,3 +200,74 @@ def test_verdicts_around_the_first_exec() -> None:
 
     stopped = _run(Outcome.FORBIDDEN, _req("list", "events", 403))
     assert _verdict(events, stopped, baseline)["effect"] == "fatal"
+
+
+def test_a_rule_asked_by_several_names_is_withdrawn_one_name_at_a_time() -> None:
+    # The nightly gets namespace kube-system (its error swallowed) and skypilot-system.
+    ns = [
+        Permission("cluster", "", "namespaces", "", "get", "kube-system"),
+        Permission("cluster", "", "namespaces", "", "get", "skypilot-system"),
+        Permission("cluster", "", "nodes", "", "list"),
+        Permission("namespace", "", "pods", "", "get", "one-pod"),
+        Permission("namespace", "", "pods", "", "get"),
+    ]
+    names = by_name(ns)
+    # pods are also got without a name (a list-like get): not judged per name
+    assert names == {
+        Permission("cluster", "", "namespaces", "", "get"): {"kube-system", "skypilot-system"}
+    }
+    keys = sorted({Permission(p.scope, p.group, p.resource, p.subresource, p.verb) for p in ns})
+
+    rules = grants_for(keys, without=ns[0], names=names)
+
+    assert rules["cluster"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
+        {
+            "apiGroups": [""],
+            "resources": ["namespaces"],
+            "verbs": ["get"],
+            "resourceNames": ["skypilot-system"],
+        },
+    ]
+    # Withdrawing the rule itself (no name) still withdraws every name.
+    whole = grants_for(
+        keys, without=Permission("cluster", "", "namespaces", "", "get"), names=names
+    )
+    assert whole["cluster"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]
+
+
+def test_a_verdict_per_name_counts_only_that_names_403() -> None:
+    def get_ns(name: str, code: int) -> Request:
+        return Request("get", "", "namespaces", "", "", name, code, "cluster")
+
+    exec_ok = _req("get", "pods", 101, "exec")
+    baseline = _run(Outcome.STOPPED_AT_EXEC, get_ns("kube-system", 200), exec_ok)
+    kube_system = Permission("cluster", "", "namespaces", "", "get", "kube-system")
+    system = Permission("cluster", "", "namespaces", "", "get", "skypilot-system")
+
+    # kube-system refused, and the launch still reached its exec
+    swallowed = _run(Outcome.STOPPED_AT_EXEC, get_ns("kube-system", 403), exec_ok)
+    assert _verdict(kube_system, swallowed, baseline)["effect"] == "tolerated"
+    # that run says nothing of skypilot-system: that name was not refused
+    assert _verdict(system, swallowed, baseline)["effect"] == "not-requested"
+
+    stopped = _run(Outcome.FORBIDDEN, get_ns("kube-system", 200), get_ns("skypilot-system", 403))
+    assert _verdict(system, stopped, baseline)["effect"] == "fatal"
+    assert _verdict(kube_system, stopped, baseline)["effect"] == "not-requested"
+
+
+def test_the_closed_loop_reads_verdicts_per_name() -> None:
+    # In the nightly's launch a 403 on namespace kube-system is swallowed (get_cluster_uid)
+    # and one on skypilot-system stops it: the inventory judged them apart.
+    from tests.skypilot import closed_loop as cl
+
+    nightly = next(v for v in cl.venvs.VERSIONS if v.startswith("nightly"))
+    refused = [
+        Request("get", "", "namespaces", "", "", name, 403, "cluster")
+        for name in ("kube-system", "skypilot-system")
+    ]
+    run = _run(Outcome.STOPPED_AT_EXEC, *refused)
+
+    assert cl.unexpected_403s(nightly, cl.CASES["launch"], run) == [
+        "get /namespaces/ @cluster skypilot-system"
+    ]

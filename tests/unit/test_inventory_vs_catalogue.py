@@ -80,13 +80,27 @@ def _requirements(version: str, features: tuple[str, ...]) -> tuple[Requirement,
 
 
 def _covering(perm: dict[str, Any], reqs: tuple[Requirement, ...]) -> list[Requirement]:
+    """The checks asking this permission (a verdict judged per name: checks of that name
+    or of every name)."""
     ns = _namespace(perm["scope"])
     return [
         r
         for r in reqs
         if (r.group, r.resource, r.subresource, r.verb, r.namespace)
         == (perm["group"], perm["resource"], perm["subresource"], perm["verb"], ns)
+        and (perm.get("name") is None or r.name in (None, perm["name"]))
     ]
+
+
+def _key(perm: dict[str, Any]) -> tuple[str, str, str, str, str, str | None]:
+    return (
+        perm["scope"],
+        perm["group"],
+        perm["resource"],
+        perm["subresource"],
+        perm["verb"],
+        perm.get("name"),
+    )
 
 
 def test_every_proven_version_has_an_inventory_and_nothing_else_does():
@@ -143,15 +157,16 @@ def test_a_403_no_scenario_found_fatal_is_never_a_fatal_check(version):
     """Effects are per permission, the worst over SkyPilot's operations: listing pods is fatal
     to ``sky check`` and tolerated by ``sky volumes``. A permission tolerated (or never
     requested) everywhere it was withheld must not gate."""
-    fatal_somewhere = {
-        (p["scope"], p["group"], p["resource"], p["subresource"], p["verb"])
-        for _, p in _necessity(version)
-        if p["effect"] in FATAL
-    }
+    fatal_somewhere = {_key(p) for _, p in _necessity(version) if p["effect"] in FATAL}
     wrong = []
     for name, perm in _necessity(version):
-        key = (perm["scope"], perm["group"], perm["resource"], perm["subresource"], perm["verb"])
-        if perm["effect"] != "tolerated" or key in fatal_somewhere:
+        # fatal for some name (or for every name) is fatal for this one's rule too
+        key = _key(perm)
+        if (
+            perm["effect"] != "tolerated"
+            or key in fatal_somewhere
+            or (*key[:5], None) in fatal_somewhere
+        ):
             continue  # only a run that got past the 403 says it is not fatal
         for r in _covering(perm, _requirements(version, SCENARIO_FEATURES[name])):
             if r.effect is Effect.FATAL:
