@@ -348,34 +348,36 @@ class _Parser:
             entries.append((key, self.service_account(account, at, keywords=True)))
         return IdentityMap(tuple(entries))
 
-    def pod_service_account(self, pod_config: Any, where: str) -> str | None:
-        pod = self.mapping(pod_config, where)
-        spec = self.mapping(pod.get("spec"), f"{where}.spec")
+    def pod_spec(self, pod_config: Any, where: str) -> dict[Any, Any]:
+        """``pod_config.spec`` as a mapping (``where`` names ``pod_config``)."""
+        return self.mapping(self.mapping(pod_config, where).get("spec"), f"{where}.spec")
+
+    def pod_service_account(self, spec: dict[Any, Any], where: str) -> str | None:
         value = spec.get("serviceAccountName")
         if value is None:
             return None
-        return self.service_account(value, f"{where}.spec.serviceAccountName", keywords=False)
+        return self.service_account(value, f"{where}.serviceAccountName", keywords=False)
 
-    def pod_host_network(self, pod_config: Any, where: str) -> bool | None:
-        pod = self.mapping(pod_config, where)
-        spec = self.mapping(pod.get("spec"), f"{where}.spec")
+    def pod_host_network(self, spec: dict[Any, Any], where: str) -> bool | None:
         value = spec.get("hostNetwork")
         if value is None or isinstance(value, bool):
             return value
         # The pod spec field is a boolean: Kubernetes refuses the pod at launch.
-        raise self.fail(f"{where}.spec.hostNetwork", f"must be true or false, not {_kind(value)}")
+        raise self.fail(f"{where}.hostNetwork", f"must be true or false, not {_kind(value)}")
 
     def settings(self, body: dict[Any, Any], where: str, *, top_level: bool) -> KubernetesSettings:
+        remote_identity = self.remote_identity(
+            body.get("remote_identity"), f"{where}.remote_identity", top_level=top_level
+        )
+        ports = self.ports(body.get("ports"), f"{where}.ports")
+        namespace = self.namespace(body.get("namespace"), f"{where}.namespace")
+        spec = self.pod_spec(body.get("pod_config"), f"{where}.pod_config")
         return KubernetesSettings(
-            remote_identity=self.remote_identity(
-                body.get("remote_identity"), f"{where}.remote_identity", top_level=top_level
-            ),
-            ports=self.ports(body.get("ports"), f"{where}.ports"),
-            namespace=self.namespace(body.get("namespace"), f"{where}.namespace"),
-            service_account_name=self.pod_service_account(
-                body.get("pod_config"), f"{where}.pod_config"
-            ),
-            host_network=self.pod_host_network(body.get("pod_config"), f"{where}.pod_config"),
+            remote_identity=remote_identity,
+            ports=ports,
+            namespace=namespace,
+            service_account_name=self.pod_service_account(spec, f"{where}.pod_config.spec"),
+            host_network=self.pod_host_network(spec, f"{where}.pod_config.spec"),
         )
 
     def allowed_contexts(self, value: Any) -> str | tuple[str, ...] | None:
