@@ -178,11 +178,26 @@ def _metadata(name: str, namespace: str | None) -> list[str]:
     return lines
 
 
+# The API server authorizes a request for a namespace by name in that namespace
+# (requestinfo.py), so a Role there would do as well; the ClusterRole rule is granted
+# because it also works before the namespace exists and is where a reviewer looks.
+_NAMESPACE_BY_NAME_NOTE = [
+    "  # (a namespace read by name is also authorized by a Role in that namespace;",
+    "  #  this cluster-wide rule limited to its name works before the namespace exists)",
+]
+
+
+def _names_namespaces(rule: _Rule) -> bool:
+    return rule.group == "" and "namespaces" in rule.resources and bool(rule.names)
+
+
 def _role(kind: str, name: str, namespace: str | None, rules: list[_Rule]) -> str:
     lines = [f"apiVersion: {RBAC_GROUP}/v1", f"kind: {kind}", *_metadata(name, namespace), "rules:"]
     for rule in rules:
         served = ", ".join(rule.checks)
         lines.append(f"  # feature {', '.join(rule.features)}; checks {served}")
+        if kind == "ClusterRole" and _names_namespaces(rule):
+            lines += _NAMESPACE_BY_NAME_NOTE
         lines.append(f"  - apiGroups: {_list([rule.group])}")
         lines.append(f"    resources: {_list(rule.resources)}")
         if rule.names:

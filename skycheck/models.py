@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from skycheck.names import sa_username, split_sa_username
 from skycheck.records import record
+from skycheck.requestinfo import request_namespace
 
 SCHEMA_VERSION = 1
 
@@ -185,6 +186,14 @@ class Requirement:
     @property
     def resource_path(self) -> str:
         return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+
+    @property
+    def request_namespace(self) -> str:
+        """The namespace the API server authorizes SkyPilot's request in (requestinfo.py):
+        ``namespace`` but for a namespace read or written by name, which is its own."""
+        return request_namespace(
+            self.verb, self.group, self.resource, self.subresource, self.namespace, self.name
+        )
 
     def describe(self) -> str:
         """Human form in kubectl's words, e.g. ``create pods/exec -n default``."""

@@ -47,8 +47,9 @@ def resource_attributes(req: Requirement) -> dict[str, str]:
         attrs["subresource"] = req.subresource
     if req.name:
         attrs["name"] = req.name
-    if req.namespace:
-        attrs["namespace"] = req.namespace
+    # The namespace the real request is authorized in (a namespace read by name is its own).
+    if req.request_namespace:
+        attrs["namespace"] = req.request_namespace
     return attrs
 
 
@@ -223,7 +224,7 @@ class LiveReviewer:
         if self.self_check:
             return [Method.SSAR]
         chain = [Method.SAR]
-        if req.namespace:
+        if req.request_namespace:
             chain.append(Method.LOCAL_SAR)
         chain.append(Method.IMPERSONATION)
         return chain
@@ -231,7 +232,7 @@ class LiveReviewer:
     def _review_one(self, subject: Subject, req: Requirement, probe: bool = False) -> _Answer:
         refused: list[str] = []
         for method in self._chain(req):
-            key = (method, req.namespace if method is Method.LOCAL_SAR else "")
+            key = (method, req.request_namespace if method is Method.LOCAL_SAR else "")
             with self._lock:
                 if key in self._unavailable:
                     refused.append(self._unavailable[key])
@@ -285,14 +286,12 @@ class LiveReviewer:
                 spec["uid"] = subject.uid
             body = {"kind": "SubjectAccessReview", "spec": spec}
         elif method is Method.LOCAL_SAR:
-            path = f"{AUTHZ}/namespaces/{req.namespace}/localsubjectaccessreviews"
-            what = (
-                f"create localsubjectaccessreviews.authorization.k8s.io "
-                f"in namespace {req.namespace}"
-            )
+            ns = req.request_namespace
+            path = f"{AUTHZ}/namespaces/{ns}/localsubjectaccessreviews"
+            what = f"create localsubjectaccessreviews.authorization.k8s.io in namespace {ns}"
             body = {
                 "kind": "LocalSubjectAccessReview",
-                "metadata": {"namespace": req.namespace},
+                "metadata": {"namespace": ns},
                 "spec": {
                     "resourceAttributes": attrs,
                     "user": subject.username,
@@ -404,7 +403,7 @@ class LiveReviewer:
 
 def _question(req: Requirement) -> tuple[str, ...]:
     """What one access review asks; requirements with equal questions share an answer."""
-    return (req.verb, req.group, req.resource, req.subresource, req.namespace, req.name)
+    return (req.verb, req.group, req.resource, req.subresource, req.request_namespace, req.name)
 
 
 class _ServerError(Exception):

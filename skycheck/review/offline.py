@@ -84,7 +84,7 @@ class OfflineReviewer:
             req.group,
             req.resource,
             req.subresource,
-            req.namespace,
+            req.request_namespace,  # a namespace read by name is authorized in itself
             req.name,
         )
         if result.allowed:
@@ -96,7 +96,7 @@ class OfflineReviewer:
             req.group,
             req.resource,
             req.subresource,
-            req.namespace,
+            req.request_namespace,  # a namespace read by name is authorized in itself
             req.name,
         )
         return Finding(req, Decision.DENIED, misses[0] if misses else self._no_grant(subject, req))

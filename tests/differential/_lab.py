@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +66,8 @@ class Lab:
     names: dict[str, str]  # placeholder -> concrete: m (module token), a, b, c (namespaces)
     bootstrap_keys: frozenset[tuple[str, str, str]]
     barriers: int = 0
+    # Namespaces besides {a} and {b} whose Roles and RoleBindings a world's checks can reach.
+    watched: tuple[str, ...] = ()
 
     def _probe(self, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
         m = self.names["m"]
@@ -138,7 +142,7 @@ class Lab:
         (other tests' leftovers). Roles and RoleBindings only in the lab's namespaces: those of
         other namespaces cannot change a review in these namespaces or cluster-wide. Ghosts of
         earlier worlds (see the class docstring) are deleted first, should any be left."""
-        live = self.oracle.live_objects([self.names["a"], self.names["b"]])
+        live = self.oracle.live_objects([self.names["a"], self.names["b"], *self.watched])
         probes = {o["metadata"]["name"] for o in self._probe(0)}
         ghosts = [
             o
@@ -156,12 +160,15 @@ class Lab:
         state = Oracle.offline_state([], self.foreign())
         self.oracle.settle_aggregation(Oracle.aggregation_expectations(state, []))
 
-    def run(self, world: list[dict[str, Any]], queries: list[Query], prefix: str) -> Outcome:
+    @contextmanager
+    def applied(
+        self, world: list[dict[str, Any]], prefix: str
+    ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]], rbac.RbacState]]:
         """Apply ``world`` (placeholders filled, ``{p}`` = ``prefix``), wait for aggregation and
-        the authorizer's caches, ask ``queries`` both ways, delete the world again."""
+        the authorizer's caches, yield (the objects as applied, the cluster's other objects,
+        the offline evaluator of both), then delete the world again."""
         names = {**self.names, "p": prefix}
         objects: list[dict[str, Any]] = concrete(world, names)
-        asked = list(dict.fromkeys(concrete(q, names) for q in queries))
         foreign = self.foreign()
         state = Oracle.offline_state(objects, foreign)
         if any("aggregate each other" in w for w in state.warnings):
@@ -179,11 +186,18 @@ class Lab:
             try:
                 self.oracle.settle_aggregation(expected_rules, timeout=10)
             except AssertionError as exc:
-                world = yaml.safe_dump_all(objects, sort_keys=False)
-                raise AssertionError(f"{exc}\n--- world:\n{world}") from None
+                text = yaml.safe_dump_all(objects, sort_keys=False)
+                raise AssertionError(f"{exc}\n--- world:\n{text}") from None
             self.oracle.sync(sentinels)
-            live = self.oracle.reviews(asked)
+            yield objects, foreign, state
         finally:
             self.remove(objects, sentinels)
+
+    def run(self, world: list[dict[str, Any]], queries: list[Query], prefix: str) -> Outcome:
+        """Apply ``world``, ask ``queries`` both ways, delete the world again."""
+        names = {**self.names, "p": prefix}
+        asked = list(dict.fromkeys(concrete(q, names) for q in queries))
+        with self.applied(world, prefix) as (objects, _, state):
+            live = self.oracle.reviews(asked)
         offline = [q.offline(state) for q in asked]
         return Outcome(objects, state, asked, live, offline)

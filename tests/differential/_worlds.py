@@ -155,7 +155,10 @@ def selectors(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
-def cluster_roles(draw: st.DrawFn, name: str) -> dict[str, Any]:
+def cluster_roles(
+    draw: st.DrawFn, name: str, body_rules: st.SearchStrategy[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A ClusterRole, sometimes aggregated; ``body_rules`` draws its rules (default: rules)."""
     obj = _head("ClusterRole", name)
     labels = dict(draw(_unique(st.sampled_from(LABELS), 0, 2)))
     if labels:
@@ -165,7 +168,8 @@ def cluster_roles(draw: st.DrawFn, name: str) -> dict[str, Any]:
         obj["aggregationRule"] = {
             "clusterRoleSelectors": draw(st.lists(selectors(), min_size=1, max_size=2))
         }
-    body = draw(st.lists(rules(cluster=True), min_size=0 if aggregated else 1, max_size=3))
+    one = rules(cluster=True) if body_rules is None else body_rules
+    body = draw(st.lists(one, min_size=0 if aggregated else 1, max_size=3))
     if body or draw(st.booleans()):
         obj["rules"] = body  # hand-written rules of an aggregated role get overwritten
     elif aggregated and draw(st.booleans()):
