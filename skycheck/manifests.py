@@ -24,13 +24,13 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
 from skycheck import rbac, yamlio
 from skycheck.errors import InputError, ManifestError
-from skycheck.records import record
 
 STDIN = "-"
 _RBAC_V1 = rbac.RBAC_API_VERSION
@@ -39,7 +39,7 @@ EXTENSIONS = (".yaml", ".yml", ".json")
 MAX_LIST_DEPTH = 8
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Manifests:
     """Everything ``--manifests`` gave us."""
 

@@ -12,6 +12,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,6 @@ from skycheck.models import (
     gate_verdict,
     verdict_exit_code,
 )
-from skycheck.records import record, replace
 from skycheck.secrets import redact
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 MAX_CONTEXTS_IN_FLIGHT = 8
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class CheckRequest:
     sa: str | None = None
     namespace: str | None = None
@@ -67,7 +67,7 @@ class CheckRequest:
     remote_identity: str | None = None
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Target:
     """One thing to check: an identity on a context (or offline), with its plan."""
 
@@ -143,7 +143,7 @@ def execute(req: CheckRequest) -> int:
     return verdict_exit_code(gate_verdict(reports))
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class _Shape:
     """What every plan of a run shares: the SkyPilot version and the gating profile."""
 
@@ -327,7 +327,7 @@ def _live(
     return reports
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class _ContextRun:
     """Everything the check of one context needs, fixed before contexts run in parallel."""
 
@@ -362,7 +362,7 @@ class _ContextRun:
         )
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class _Who:
     """One identity to check in a context: flags, features and gate."""
 

@@ -10,6 +10,7 @@ the subject, not to the size of the manifests.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from skycheck.rbac.aggregation import aggregate
 from skycheck.rbac.matching import (
@@ -37,10 +38,9 @@ from skycheck.rbac.model import (
     object_key,
 )
 from skycheck.rbac.parse import bootstrap_policy
-from skycheck.records import record
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class AuthzResult:
     """What the authorizer chain answers for one request.
 
@@ -58,7 +58,7 @@ class AuthzResult:
     evaluation_errors: tuple[str, ...] = ()
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Resolved:
     """A roleRef's rules, or why it does not resolve."""
 
