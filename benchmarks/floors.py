@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 OFFLINE_IMPORTS = (
-    "skycheck.fastargv, skycheck.request, skycheck.manifests, skycheck.review.offline, "
+    "skycheck.cli, skycheck.request, skycheck.manifests, skycheck.review.offline, "
     "skycheck.render.json_report"
 )
 LIVE_IMPORTS = (
-    "skycheck.fastargv, skycheck.request, skycheck.kube, skycheck.review.live, "
+    "skycheck.cli, skycheck.request, skycheck.kube, skycheck.review.live, "
     "skycheck.render.json_report"
 )
 

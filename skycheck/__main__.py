@@ -1,6 +1,6 @@
 """Allow ``python -m skycheck``."""
 
-from skycheck.fastargv import main
+from skycheck.cli import main
 
 if __name__ == "__main__":
     main()

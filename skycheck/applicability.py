@@ -14,7 +14,7 @@ with the reason, never checked, never gating and never in a fix.
 
 from __future__ import annotations
 
-from skycheck.records import record
+from dataclasses import dataclass
 
 BOOTSTRAP = "rbac-bootstrap"
 # remote_identity keywords that send SkyPilot down its default identity path.
@@ -24,7 +24,7 @@ DEFAULT_PATH_KEYWORDS = ("SERVICE_ACCOUNT", "LOCAL_CREDENTIALS", "NO_UPLOAD")
 SKYPILOT_ACCOUNT = "skypilot-service-account"
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class IdentityRole:
     """What an identity does for SkyPilot in one check."""
 

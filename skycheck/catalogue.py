@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,6 @@ from skycheck.models import (
     Rule,
     Scope,
 )
-from skycheck.records import record
 
 # Feature names are a contract (DESIGN.md section 3); this is also display order.
 DOCS_FEATURES = ("core", "show-gpus", "object-store-mounting", "ingress")
@@ -133,7 +133,7 @@ def load_schema() -> dict[str, Any]:
 # --- loading ---------------------------------------------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ProvenVersion:
     """A SkyPilot release the lab ran (rules/skypilot-versions.json)."""
 
@@ -275,7 +275,7 @@ def parse_feature(text: str, source: str) -> Feature:
     )
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Catalogue:
     features: tuple[Feature, ...]
 

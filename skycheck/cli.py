@@ -1,9 +1,10 @@
 """Command line: flags -> a check request -> reviewer -> renderer -> exit code.
 
-No domain logic lives here. Every ``SkycheckError`` is caught once, in
-``run``, and printed as one line; anything unexpected is an internal error,
-printed as one redacted line (a traceback without locals only with --debug).
-Heavy imports (kubernetes, rich tables) happen inside the commands so that
+The console entry point (``skycheck``, ``kubectl-skycheck``, ``python -m skycheck``) is
+``main``; typer alone reads the command line. No domain logic lives here. Every
+``SkycheckError`` is caught once, in ``run``, and printed as one line; anything unexpected
+is an internal error, printed as one redacted line (a traceback without locals only with
+--debug). Heavy imports (kubernetes, rich tables) happen inside the commands so that
 ``skycheck --help`` stays fast.
 """
 
@@ -15,9 +16,12 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from skycheck import __version__, fastargv
-from skycheck.errors import ExitCode, SkycheckError
-from skycheck.fastargv import OUTPUTS, choice
+from skycheck import __version__
+from skycheck.errors import ExitCode, SkycheckError, UsageError
+
+OUTPUTS = ("table", "json", "yaml", "junit", "sarif", "markdown", "github")
+FAIL_ON = ("required", "optional", "never")
+PROFILES = ("skypilot", "docs")
 
 app = typer.Typer(
     name="skycheck",
@@ -28,6 +32,13 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
+
+
+def choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
+    """``value`` if it is one of ``allowed``, else a usage error naming ``flag``."""
+    if value not in allowed:
+        raise UsageError(f"{flag} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
 
 
 def _version(value: bool) -> None:
@@ -166,27 +177,26 @@ def check(
     """Check that an identity may do everything SkyPilot needs (default command)."""
     if ctx.invoked_subcommand is not None:
         return
-    from skycheck.request import execute
+    from skycheck.request import CheckRequest, execute
 
-    # The same builder as the fast path (skycheck/fastargv.py), so both give one request.
-    request = fastargv.build_request(
+    request = CheckRequest(
         sa=sa,
         namespace=namespace,
         as_user=as_user,
-        as_groups=as_groups,
-        context=context,
+        as_groups=tuple(as_groups or ()),
+        contexts=tuple(context or ()),
         all_contexts=all_contexts,
         kubeconfig=kubeconfig,
-        feature=feature,
+        features=tuple(feature or ()),
         all_features=all_features,
-        output=output,
+        output=choice(output, OUTPUTS, "--output"),
         output_file=output_file,
-        fix=fix,
-        fail_on=fail_on,
-        profile=profile,
+        fix_path=fix,
+        fail_on=choice(fail_on, FAIL_ON, "--fail-on"),
+        profile=choice(profile, PROFILES, "--profile"),
         skypilot_version=skypilot_version,
         remote_identity=remote_identity,
-        manifests=manifests,
+        manifests=tuple(manifests or ()),
         sky_config=sky_config,
         no_sky_config=no_sky_config,
         explain=explain,
@@ -195,7 +205,12 @@ def check(
         max_inflight=max_inflight,
         debug=debug,
     )
-    raise typer.Exit(execute(request))
+    try:
+        code = execute(request)
+    except KeyboardInterrupt:
+        # typer would turn it into a silent exit 130; say why the check stopped.
+        code = _fail("interrupted", 130)
+    raise typer.Exit(code)
 
 
 @app.command("rules")
@@ -284,24 +299,51 @@ def manifest_command(
         typer.echo(text, nl=False)
 
 
-_fail = fastargv.fail
+def _quiet_root_logger(debug: bool) -> None:
+    """The kubernetes client logs a failing exec plugin on the root logger; skycheck reports
+    the failure itself, in one line."""
+    import logging
+
+    if not debug and not logging.getLogger().handlers:
+        logging.getLogger().addHandler(logging.NullHandler())
+
+
+def _fail(message: str, code: int) -> int:
+    """Write one error line to stderr and return ``code``."""
+    from skycheck.secrets import redact
+
+    # Messages quote names from input files: escape control and bidi characters so a
+    # manifest cannot move the cursor, recolour or reorder the terminal line.
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in redact(message))
+    sys.stderr.write(f"skycheck: error: {line}\n")
+    return code
+
+
+def _internal_error(exc: BaseException, debug: bool) -> int:
+    """A bug: one redacted line (a traceback without locals only with --debug), exit 3."""
+    from skycheck.secrets import redact
+
+    if debug:
+        import traceback
+
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        sys.stderr.write(redact(text))
+    # Redact before cutting to length: a cut secret no longer matches its redaction.
+    first = redact(str(exc)).splitlines()[0] if str(exc) else ""
+    return _fail(f"internal error: {type(exc).__name__}: {first}"[:400], ExitCode.UNDECIDED)
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the CLI and return the exit code (tests call this): the fast path for a plain
-    check (skycheck/fastargv.py), typer for everything else."""
-    return fastargv.run(argv)
-
-
-def run_typer(args: list[str]) -> int:
-    """Parse ``args`` with typer and run the command they name."""
+    """Parse ``argv`` (default: ``sys.argv[1:]``) with typer, run the command it names and
+    return the exit code (tests call this)."""
     # typer vendors click (typer._click); name its exceptions through typer's public API
     # where it has them, so the CLI does not depend on which click is underneath.
     from typer import Abort, Exit
     from typer._click.exceptions import UsageError as ClickUsageError
 
+    args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    fastargv.quiet_root_logger(debug)
+    _quiet_root_logger(debug)
     try:
         # Without standalone mode click returns the code of typer.Exit instead of exiting.
         result = app(args=args, prog_name="skycheck", standalone_mode=False)
@@ -319,9 +361,9 @@ def run_typer(args: list[str]) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:  # a bug: never a traceback with locals, never a secret
-        return fastargv.internal_error(exc, debug)
+        return _internal_error(exc, debug)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """Run the CLI and exit (the console scripts use ``skycheck.fastargv.main``)."""
+    """Console-script entry point (``skycheck``, ``kubectl-skycheck``, ``python -m skycheck``)."""
     sys.exit(run(argv))

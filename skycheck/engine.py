@@ -12,6 +12,7 @@ is unknown, never missing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from skycheck.catalogue import Catalogue, bind
 from skycheck.models import (
@@ -27,11 +28,10 @@ from skycheck.models import (
     SkyPilotVersion,
     Subject,
 )
-from skycheck.records import record, replace
 from skycheck.review import Reviewer, ReviewResult
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class CheckPlan:
     """What to check, independent of how."""
 

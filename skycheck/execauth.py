@@ -22,18 +22,18 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from skycheck.errors import ConfigError, UndecidedError
-from skycheck.records import record
 from skycheck.secrets import register
 
 API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 _MODES = ("Never", "IfAvailable", "Always")
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Credential:
     """What the plugin returned: a bearer token, or a client certificate and key (PEM)."""
 
@@ -52,7 +52,7 @@ class Credential:
         }
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class _Plugin:
     argv: list[str]
     name: str  # the command as the kubeconfig writes it, for messages

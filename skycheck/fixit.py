@@ -18,6 +18,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from skycheck.models import (
@@ -30,7 +31,6 @@ from skycheck.models import (
     Requirement,
     Subject,
 )
-from skycheck.records import record
 
 LABEL_KEY = "app.kubernetes.io/managed-by"
 LABEL_VALUE = "skycheck"
@@ -97,7 +97,7 @@ def fix_path_for(path: str, context: str | None) -> str:
     return str(p.with_name(f"{p.stem}.{safe}{p.suffix}"))
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class _Rule:
     group: str
     resources: tuple[str, ...]

@@ -32,7 +32,6 @@ from typing import Any, TypeVar
 
 from skycheck import execauth, yamlio
 from skycheck.errors import ConfigError
-from skycheck.records import record
 from skycheck.secrets import redact, register
 from skycheck.transport import DirectTransport
 
@@ -56,7 +55,7 @@ _DIRECT_CREDENTIALS = (
 # --- kubeconfig files --------------------------------------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ContextInfo:
     """What skycheck needs to know about one kubeconfig context (no secrets)."""
 
@@ -247,7 +246,7 @@ def read_kubeconfig(explicit: str | None = None) -> Kubeconfig:
 # --- requests ------------------------------------------------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Response:
     status: int
     body: dict[str, Any]

@@ -16,29 +16,21 @@ that kubectl uses, so ``on``/``yes`` are booleans as there; a Rust parser when i
 reads the text the same way, PyYAML's strict loader otherwise), JSON through the standard
 library with duplicate keys rejected. This module must not import ``kubernetes``: offline
 mode never pays for it.
-
-Speed (docs/benchmarks.md): Python's cyclic garbage collector is paused while documents are
-parsed and turned into RBAC objects. Parsing a 3 MB file allocates about half a million
-dicts, lists and strings; each allocation burst would trigger collections that walk every
-young object, and none of them can free anything (parsed documents hold no reference
-cycles, and are freed by reference counting as soon as they are converted).
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
 from skycheck import rbac, yamlio
 from skycheck.errors import InputError, ManifestError
-from skycheck.records import record
 
 STDIN = "-"
 _RBAC_V1 = rbac.RBAC_API_VERSION
@@ -47,7 +39,7 @@ EXTENSIONS = (".yaml", ".yml", ".json")
 MAX_LIST_DEPTH = 8
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Manifests:
     """Everything ``--manifests`` gave us."""
 
@@ -332,26 +324,7 @@ def parse_text(
     return collector.result([source])
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (see the module docstring); restore it after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _parse_into(collector: _Collector, text: str, source: str, is_json: bool | None) -> None:
-    with _gc_paused():
-        _parse_into_unpaused(collector, text, source, is_json)
-
-
-def _parse_into_unpaused(
-    collector: _Collector, text: str, source: str, is_json: bool | None
-) -> None:
     try:
         yamlio.check_text(text, source, "manifest")
     except InputError as exc:

@@ -1,7 +1,6 @@
 """The data skycheck passes between its stages.
 
-Everything here is a frozen, slotted record (:mod:`skycheck.records`, a dataclass
-to ``dataclasses.fields`` and ``replace``) with tuple fields, so a Report
+Everything here is a frozen, slotted dataclass with tuple fields, so a Report
 can be shared between renderers and the fix-it generator without anyone
 changing it underneath the others.
 
@@ -13,9 +12,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from skycheck.names import sa_username, split_sa_username
-from skycheck.records import record
 from skycheck.requestinfo import request_namespace
 
 SCHEMA_VERSION = 1
@@ -85,7 +84,7 @@ class Method(str, enum.Enum):
     OFFLINE = "Offline"
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One entry of the catalogue: a resource and the verbs a feature needs on it."""
 
@@ -127,7 +126,7 @@ class Rule:
         return None
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Holding:
     """One permission of an alternative: held in the rule's namespace or cluster-wide."""
 
@@ -137,7 +136,7 @@ class Holding:
     cluster: bool = False
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Alternative:
     """What the apiserver accepts instead of a rule's verb (bind/escalate): holding
     every permission the role grants (pkg/registry/rbac/validation ConfirmNoEscalation)."""
@@ -146,7 +145,7 @@ class Alternative:
     holds: tuple[Holding, ...]
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Feature:
     """A SkyPilot feature: one rules/*.yaml file."""
 
@@ -162,7 +161,7 @@ class Feature:
         return tuple(sorted({r.namespace for r in self.rules if r.scope is Scope.FIXED}))
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Requirement:
     """One access check: one verb on one resource in one namespace ("" = cluster)."""
 
@@ -220,7 +219,7 @@ def namespaces_to_look_up(requirements: Sequence[Requirement]) -> list[str]:
     return sorted(wanted)
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Subject:
     """Who is checked. ``kind`` is User, ServiceAccount or Group."""
 
@@ -280,7 +279,7 @@ SKYPILOT_NAMESPACES = frozenset({"skypilot-system"})
 NAMESPACE_OWNERS = {"ingress-nginx": "the ingress controller (ingress-nginx)"}
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class NamespacePrecondition:
     """A namespace a feature needs to exist, what was found, and what can be done.
 
@@ -308,7 +307,7 @@ class NamespacePrecondition:
         return NAMESPACE_OWNERS.get(self.namespace, f"whatever installs {self.namespace}")
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Finding:
     """The decision for one requirement, and why."""
 
@@ -321,7 +320,7 @@ class Finding:
     precondition: NamespacePrecondition | None = None
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class FeatureStatus:
     name: str
     required: bool
@@ -329,7 +328,7 @@ class FeatureStatus:
     reason: str = ""
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class SkyPilotVersion:
     """The SkyPilot version a report was checked against, and where that choice came from."""
 
@@ -364,7 +363,7 @@ def gate_verdict(reports: Sequence[Report]) -> Verdict:
     return worst([r.verdict for r in reports if r.gates])
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Report:
     """Everything one check run found, for one context and one identity."""
 

@@ -20,12 +20,11 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from skycheck.records import record
 
-
-@record
+@dataclass(frozen=True, slots=True)
 class _Entry:
     """One NO_PROXY entry."""
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ from skycheck import yamlio
 from skycheck.catalogue import KNOWN_FEATURES
 from skycheck.errors import ConfigError, InputError
 from skycheck.names import is_dns_label, is_dns_subdomain
-from skycheck.records import record
 
 # SkyPilot's own service account (sky/provision/kubernetes/utils.py,
 # DEFAULT_SERVICE_ACCOUNT_NAME). bootstrap_instances() in
@@ -81,7 +80,7 @@ ENV_IN_CLUSTER_CONTEXT_NAME = "SKYPILOT_IN_CLUSTER_CONTEXT_NAME"
 # --- the parsed file ---------------------------------------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class IdentityMap:
     """``remote_identity`` given per context: context name or glob -> service account."""
 
@@ -101,7 +100,7 @@ class IdentityMap:
         return None
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class KubernetesSettings:
     """The keys that may be set under ``kubernetes`` or ``kubernetes.context_configs.<ctx>``.
 
@@ -116,7 +115,7 @@ class KubernetesSettings:
     host_network: bool | None = None  # pod_config.spec.hostNetwork
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class SkyConfig:
     """What skycheck reads from a SkyPilot config file (validated)."""
 
@@ -258,7 +257,7 @@ def _kind(value: Any) -> str:
     return names.get(type(value), f"a {type(value).__name__}")
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class _Parser:
     """Type checks that raise ConfigError naming ``source`` and the key path."""
 
@@ -408,7 +407,7 @@ class _Parser:
 # --- which contexts ------------------------------------------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ContextSelection:
     """The contexts SkyPilot will use, and what the user should know about the choice."""
 
@@ -532,7 +531,7 @@ def contexts_to_check(
 # --- per-context derivation ----------------------------------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class CheckIdentity:
     """One identity SkyPilot acts as in a context, and what it must be able to do.
 
@@ -551,7 +550,7 @@ class CheckIdentity:
     managed: bool = False
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Derivation:
     """What a SkyPilot config means for one context."""
 
@@ -898,7 +897,7 @@ def _identity_note(identity: str, source: str, overridden: bool) -> str:
 # --- the whole machine: contexts, then each context ---------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class KubeView:
     """What SkyPilot sees of Kubernetes on this machine, besides its config file.
 
@@ -1000,7 +999,7 @@ def _context_namespace(body: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ContextSetup:
     """One context SkyPilot uses: its derivation, or why SkyPilot fails there."""
 

@@ -18,6 +18,7 @@ import contextlib
 import os
 import ssl
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -26,7 +27,6 @@ import urllib3
 
 from skycheck import proxies
 from skycheck.errors import ConfigError
-from skycheck.records import record
 from skycheck.secrets import register
 
 # User keys this transport handles itself; any other key means "use the kubernetes client".
@@ -55,7 +55,7 @@ _DIRECT_CLUSTER_KEYS = frozenset(
 _PROXY_SCHEMES = ("http", "https")
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class RawResponse:
     status: int
     data: bytes

@@ -19,6 +19,7 @@ The names below are the package's public surface.
 from __future__ import annotations
 
 from skycheck.rbac.authorizer import AuthzResult, RbacState, Resolved
+from skycheck.rbac.explain import explain_denial
 from skycheck.rbac.matching import (
     Request,
     api_group_matches,
@@ -90,6 +91,7 @@ __all__ = [
     "describe_object",
     "describe_resource",
     "describe_user",
+    "explain_denial",
     "non_resource_url_matches",
     "object_key",
     "parse_object",

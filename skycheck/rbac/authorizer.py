@@ -10,6 +10,7 @@ the subject, not to the size of the manifests.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from skycheck.rbac.aggregation import aggregate
 from skycheck.rbac.matching import (
@@ -37,10 +38,9 @@ from skycheck.rbac.model import (
     object_key,
 )
 from skycheck.rbac.parse import bootstrap_policy
-from skycheck.records import record
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class AuthzResult:
     """What the authorizer chain answers for one request.
 
@@ -58,7 +58,7 @@ class AuthzResult:
     evaluation_errors: tuple[str, ...] = ()
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Resolved:
     """A roleRef's rules, or why it does not resolve."""
 
@@ -303,30 +303,3 @@ class RbacState:
     def has_manifest_binding(self, user: str, groups: Sequence[str]) -> bool:
         """True if a binding from the manifests (not the bootstrap policy) names the subject."""
         return any(not self.is_bootstrap(b) for b in self.bindings_for(user, groups))
-
-    def explain_denial(
-        self,
-        user: str,
-        groups: Sequence[str],
-        verb: str,
-        api_group: str,
-        resource: str,
-        subresource: str = "",
-        namespace: str = "",
-        name: str = "",
-    ) -> tuple[str, ...]:
-        """The nearest misses for a denied request, nearest first, one line each.
-
-        Empty when nothing comes close (or the request is allowed). Kinds, in order:
-        a grant in the wrong scope; a binding to a missing role; a binding that names
-        the subject almost right (another namespace, User for ServiceAccount); a rule that
-        differs in one respect (verb, group, subresource, resourceNames).
-        """
-        request = Request(
-            user, tuple(groups), verb, namespace, api_group, resource, subresource, name
-        )
-        if self.authorize_request(request).allowed:
-            return ()
-        from skycheck.rbac.explain import explain  # the explainer builds on this class
-
-        return explain(self, request)

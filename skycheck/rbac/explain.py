@@ -1,14 +1,15 @@
 """The nearest-miss explainer: why a denied request was denied, in the user's terms.
 
-Asks the authorizer only through its public surface (``bindings_for``, ``bindings_naming``,
-``resolve``). Kinds of near miss, nearest first: a grant in the wrong scope; a binding to a
-missing role; a binding that names the subject almost right; a rule that differs in one
-respect (verb, group, subresource, resourceNames).
+Builds on the authorizer and asks it only through its public surface
+(``authorize_request``, ``bindings_for``, ``bindings_naming``, ``resolve``); the authorizer
+does not know about it. Kinds of near miss, nearest first: a grant in the wrong scope; a
+binding to a missing role; a binding that names the subject almost right; a rule that
+differs in one respect (verb, group, subresource, resourceNames).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from skycheck.names import SA_PREFIX, split_sa_username
 from skycheck.rbac.authorizer import RbacState
@@ -100,8 +101,32 @@ def _scope_text(request: Request) -> str:
     return f"in {request.namespace}" if request.namespace else "cluster-wide"
 
 
+def explain_denial(
+    state: RbacState,
+    user: str,
+    groups: Sequence[str],
+    verb: str,
+    api_group: str,
+    resource: str,
+    subresource: str = "",
+    namespace: str = "",
+    name: str = "",
+) -> tuple[str, ...]:
+    """The nearest misses for a denied request, nearest first, one line each.
+
+    Empty when nothing comes close (or the request is allowed). Kinds, in order:
+    a grant in the wrong scope; a binding to a missing role; a binding that names
+    the subject almost right (another namespace, User for ServiceAccount); a rule that
+    differs in one respect (verb, group, subresource, resourceNames).
+    """
+    request = Request(user, tuple(groups), verb, namespace, api_group, resource, subresource, name)
+    if state.authorize_request(request).allowed:
+        return ()
+    return explain(state, request)
+
+
 def explain(state: RbacState, request: Request) -> tuple[str, ...]:
-    """The nearest misses for a denied request, nearest first (see RbacState.explain_denial)."""
+    """The nearest misses for a request ``state`` denies, nearest first (see ``explain_denial``)."""
     found: list[tuple[int, str]] = []
     # 1. Bindings that apply to the subject, in any scope.
     candidates = state.bindings_for(request.user, request.groups)

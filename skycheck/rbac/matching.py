@@ -9,6 +9,7 @@ ResourceMatches, ResourceNameMatches, NonResourceURLMatches), ``RuleAllows`` in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from skycheck.names import sa_username, split_sa_username
 from skycheck.rbac.model import (
@@ -18,10 +19,9 @@ from skycheck.rbac.model import (
     RoleBinding,
     SubjectRef,
 )
-from skycheck.records import record
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Request:
     """authorizer.Attributes, reduced to what RBAC reads."""
 

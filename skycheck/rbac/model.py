@@ -7,8 +7,7 @@ are the same (Go nil slices), and the v1 defaults are applied by :mod:`skycheck.
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-from skycheck.records import record
+from dataclasses import dataclass
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_API_VERSION = f"{RBAC_GROUP}/v1"
@@ -17,7 +16,7 @@ NAMESPACED_KINDS = frozenset({"Role", "RoleBinding"})
 RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class PolicyRule:
     """rbac/v1 PolicyRule. ``null`` and ``[]`` are the same (Go nil slice)."""
 
@@ -28,7 +27,7 @@ class PolicyRule:
     non_resource_urls: tuple[str, ...] = ()
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class SelectorRequirement:
     """metav1.LabelSelectorRequirement: ``key operator values``."""
 
@@ -37,7 +36,7 @@ class SelectorRequirement:
     values: tuple[str, ...] = ()
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class LabelSelector:
     """metav1.LabelSelector; matchLabels and matchExpressions are ANDed."""
 
@@ -84,7 +83,7 @@ class LabelSelector:
         return True
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Role:
     name: str
     namespace: str
@@ -94,7 +93,7 @@ class Role:
     kind = "Role"
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ClusterRole:
     name: str
     rules: tuple[PolicyRule, ...] = ()
@@ -106,7 +105,7 @@ class ClusterRole:
     namespace = ""
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class SubjectRef:
     """rbac/v1 Subject. ``api_group`` is kept for display only: the authorizer ignores it."""
 
@@ -116,14 +115,14 @@ class SubjectRef:
     api_group: str = ""
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class RoleRef:
     kind: str  # Role | ClusterRole
     name: str
     api_group: str = RBAC_GROUP
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class RoleBinding:
     name: str
     namespace: str
@@ -134,7 +133,7 @@ class RoleBinding:
     kind = "RoleBinding"
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ClusterRoleBinding:
     name: str
     role_ref: RoleRef

@@ -12,6 +12,7 @@ import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -31,7 +32,6 @@ from skycheck.rbac.model import (
     SelectorRequirement,
     SubjectRef,
 )
-from skycheck.records import record
 
 
 class InvalidObjectError(ValueError):
@@ -624,7 +624,7 @@ def parse_plain(
 # --- the packaged bootstrap policy -----------------------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class BootstrapPolicy:
     """The ClusterRoles, Roles and bindings a fresh kube-apiserver creates for itself."""
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TypeAlias
 
 from skycheck.models import Decision, FailOn, Finding, Report, Requirement, Subject
-from skycheck.records import record
 
 # Kubernetes' own listing order for the common verbs; anything else sorts after, by name.
 VERB_ORDER = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
@@ -117,7 +117,7 @@ def report_labels(reports: Sequence[Report]) -> tuple[str, ...]:
     return tuple(base)
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Counts:
     allowed: int
     denied: int
@@ -139,7 +139,7 @@ def count(findings: Sequence[Finding]) -> Counts:
 _GENERIC = ("no RBAC rule grants", "no role bound to")
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class RuleGroup:
     """The findings of one catalogue rule in one namespace: one row in human formats."""
 
@@ -230,7 +230,7 @@ def fix_hint(
     )
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class RenderOptions:
     """Presentation knobs; formats that have no use for one ignore it."""
 

@@ -9,13 +9,13 @@ impersonation) and ``review.offline`` evaluates RBAC manifests with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from skycheck.models import Finding, Method, Requirement, Subject
-from skycheck.records import record
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ReviewResult:
     """What a reviewer found: one finding per requirement, in the same order."""
 

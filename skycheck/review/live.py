@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from skycheck import identity
@@ -31,7 +31,6 @@ from skycheck.models import (
     Subject,
     namespaces_to_look_up,
 )
-from skycheck.records import record
 from skycheck.review import ReviewResult
 
 AUTHZ = "/apis/authorization.k8s.io/v1"
@@ -82,7 +81,7 @@ class _NotAllowedToAsk(Exception):
         self.status = status
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class _Answer:
     finding: Finding
     method: Method | None  # None: no method answered (every one was refused)

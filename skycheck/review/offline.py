@@ -89,7 +89,8 @@ class OfflineReviewer:
         )
         if result.allowed:
             return Finding(req, Decision.ALLOWED, result.reason)
-        misses = self.state.explain_denial(
+        misses = rbac.explain_denial(
+            self.state,
             subject.username,
             subject.groups,
             req.verb,

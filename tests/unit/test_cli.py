@@ -146,3 +146,27 @@ def test_access_review_status_mapping(status, decision):
     assert error == status.get("evaluationError", "")
     if decision is Decision.UNKNOWN:
         assert "role not found" in reason
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "line"),
+    [
+        (KeyboardInterrupt(), 130, "skycheck: error: interrupted"),
+        (
+            RuntimeError("boom\nsecond line"),
+            3,
+            "skycheck: error: internal error: RuntimeError: boom",
+        ),
+    ],
+    ids=["interrupted", "internal-error"],
+)
+def test_a_check_that_stops_says_why_in_one_line(monkeypatch, capsys, fault, code, line):
+    from skycheck.review.offline import OfflineReviewer
+
+    def stop(*args, **kwargs):
+        raise fault
+
+    monkeypatch.setattr(OfflineReviewer, "review", stop)
+    assert run(["--manifests", str(DOCS_SA), "--sa", "sky-sa", "-n", "default"]) == code
+    captured = capsys.readouterr()
+    assert captured.err == line + "\n" and captured.out == ""

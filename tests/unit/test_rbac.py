@@ -659,7 +659,7 @@ class TestBootstrap:
 
 def explain(state: RbacState, verb: str, res: str, sub: str = "", ns: str = "s1",
             name: str = "", group_: str = "") -> tuple[str, ...]:  # fmt: skip
-    return state.explain_denial(SA_USER, SA_GROUPS, verb, group_, res, sub, ns, name)
+    return rbac.explain_denial(state, SA_USER, SA_GROUPS, verb, group_, res, sub, ns, name)
 
 
 class TestExplain:
