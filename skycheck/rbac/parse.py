@@ -122,7 +122,9 @@ def _no_unknown(doc: Mapping[str, Any], allowed: frozenset[str], path: str) -> N
     raise InvalidObjectError(f"{where} is not a known field")
 
 
-def _string(value: Any, path: str, *, required: bool = False) -> str:
+def _string(value: Any, path: str, field: str = "", *, required: bool = False) -> str:
+    if field and (value is None or not isinstance(value, str) or (required and not value)):
+        path = f"{path}.{field}"  # (a key path is built only for an error)
     if value is None:
         if required:
             raise InvalidObjectError(f"{path} is required")
@@ -134,7 +136,7 @@ def _string(value: Any, path: str, *, required: bool = False) -> str:
     return value
 
 
-def _strings(value: Any, path: str) -> tuple[str, ...]:
+def _strings(value: Any, path: str, field: str = "") -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, list):
@@ -144,7 +146,8 @@ def _strings(value: Any, path: str) -> tuple[str, ...]:
             pass
         else:
             return tuple(value)
-    raise InvalidObjectError(f"{path} must be a list of strings")
+    where = f"{path}.{field}" if field else path
+    raise InvalidObjectError(f"{where} must be a list of strings")
 
 
 def _labels(value: Any, path: str) -> tuple[tuple[str, str], ...]:
@@ -164,6 +167,11 @@ def _labels(value: Any, path: str) -> tuple[tuple[str, str], ...]:
 
 
 _RULE_FIELDS = frozenset(("verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"))
+# Rules already made: equal rules share one object. Inputs repeat rules (every namespace's copy
+# of a chart's Role), and fewer live objects also means less for the garbage collector to walk.
+# Bounded, so that a long-lived process does not keep every rule it ever read.
+_RULES: dict[PolicyRule, PolicyRule] = {}
+_RULES_KEPT = 4096
 
 
 def _rule(value: Any, path: str, *, namespaced: bool) -> PolicyRule:
@@ -171,13 +179,23 @@ def _rule(value: Any, path: str, *, namespaced: bool) -> PolicyRule:
     _no_unknown(doc, _RULE_FIELDS, path)
     get = doc.get
     rule = PolicyRule(
-        verbs=_strings(get("verbs"), path + ".verbs"),
-        api_groups=_strings(get("apiGroups"), path + ".apiGroups"),
-        resources=_strings(get("resources"), path + ".resources"),
-        resource_names=_strings(get("resourceNames"), path + ".resourceNames"),
-        non_resource_urls=_strings(get("nonResourceURLs"), path + ".nonResourceURLs"),
+        verbs=_strings(get("verbs"), path, "verbs"),
+        api_groups=_strings(get("apiGroups"), path, "apiGroups"),
+        resources=_strings(get("resources"), path, "resources"),
+        resource_names=_strings(get("resourceNames"), path, "resourceNames"),
+        non_resource_urls=_strings(get("nonResourceURLs"), path, "nonResourceURLs"),
     )
-    # ValidatePolicyRule (pkg/apis/rbac/validation/validation.go).
+    _validate_rule(rule, path, namespaced=namespaced)
+    shared = _RULES.get(rule)
+    if shared is None:
+        if len(_RULES) >= _RULES_KEPT:
+            _RULES.clear()
+        shared = _RULES[rule] = rule
+    return shared
+
+
+def _validate_rule(rule: PolicyRule, path: str, *, namespaced: bool) -> None:
+    """``ValidatePolicyRule`` (pkg/apis/rbac/validation/validation.go)."""
     if not rule.verbs:
         raise InvalidObjectError(f"{path}.verbs must contain at least one value")
     if rule.non_resource_urls:
@@ -190,14 +208,13 @@ def _rule(value: Any, path: str, *, namespaced: bool) -> PolicyRule:
                 f"{path}.nonResourceURLs: a rule cannot apply to both resources and "
                 "non-resource URLs"
             )
-        return rule
+        return
     if not rule.api_groups:
         raise InvalidObjectError(
             f'{path}.apiGroups must list at least one group ("" is the core group)'
         )
     if not rule.resources:
         raise InvalidObjectError(f"{path}.resources must list at least one resource")
-    return rule
 
 
 def _rules(value: Any, path: str, *, namespaced: bool) -> tuple[PolicyRule, ...]:
@@ -293,10 +310,10 @@ def _role_ref(value: Any, *, cluster: bool) -> RoleRef:
 def _subject(value: Any, path: str, *, cluster: bool) -> SubjectRef:
     doc = _mapping(value, path, required=True)
     _no_unknown(doc, _SUBJECT_FIELDS, path)
-    kind = _string(doc.get("kind"), f"{path}.kind", required=True)
-    name = _string(doc.get("name"), f"{path}.name", required=True)
-    namespace = _string(doc.get("namespace"), f"{path}.namespace")
-    group = _string(doc.get("apiGroup"), f"{path}.apiGroup")
+    kind = _string(doc.get("kind"), path, "kind", required=True)
+    name = _string(doc.get("name"), path, "name", required=True)
+    namespace = _string(doc.get("namespace"), path, "namespace")
+    group = _string(doc.get("apiGroup"), path, "apiGroup")
     # SetDefaults_Subject and ValidateRoleBindingSubject (pkg/apis/rbac).
     if kind == "ServiceAccount":
         # ValidateServiceAccountName: a DNS-1123 subdomain.
