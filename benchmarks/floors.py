@@ -4,7 +4,9 @@ The floor of a run is what no implementation in this interpreter can avoid:
 
 - ``python -c pass``: one Python start;
 - ``python -c "import skycheck.<modules>"``: the imports the path needs;
-- offline: the parse of the input alone with the fastest parser installed (ryaml);
+- offline: the parse of the input alone (``_parse_floor.py``): YAML with PyYAML's C loader
+  as strict as skycheck's (duplicate keys refused), JSON with ``json`` as it comes and with
+  skycheck's duplicate-key hook;
 - live: one TLS handshake and one round of the same access reviews sent concurrently by a
   minimal client (``_live_floor.py``: urllib3, one connection pool, no validation), and the
   same checks as a ``kubectl auth can-i`` loop, the tool people would otherwise use.
@@ -129,28 +131,35 @@ def _imports(modules: str) -> list[str]:
     return [PY, "-c", f"import {modules}"]
 
 
-def _parse_alone(path: Path) -> list[str]:
-    code = (
-        f"import ryaml\nwith open({str(path)!r}, encoding='utf-8') as f: ryaml.loads_all(f.read())"
-    )
-    return [PY, "-c", code]
+def _parse_alone(mode: str, path: Path) -> list[str]:
+    return [PY, str(Path(__file__).with_name("_parse_floor.py")), mode, str(path)]
 
 
-def offline_group(name: str, manifest: Path, args: list[str], runs: int) -> dict[str, Any]:
-    """The offline check of ``manifest`` against its floors; also ratio to the parse alone."""
+PARSE_FLOORS = {
+    "yaml": "parse alone (PyYAML C loader, strict)",
+    "json": "parse alone (json)",
+    "json-strict": "parse alone (json, duplicate keys refused)",
+}
+
+
+def offline_group(
+    name: str, manifest: Path, args: list[str], runs: int, floors: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The offline check of ``manifest`` against its floors: ``python -c pass``, the imports,
+    and the parse alone in each of ``floors`` (keys of PARSE_FLOORS), each also as a ratio."""
     rows = [
         Row("python -c pass", [PY, "-c", "pass"]),
         Row("import what offline needs", _imports(OFFLINE_IMPORTS)),
-        Row("parse the input alone (ryaml)", _parse_alone(manifest)),
+        *(Row(PARSE_FLOORS[mode], _parse_alone(mode, manifest)) for mode in floors),
         Row("skycheck (whole command)", _skycheck("--manifests", str(manifest), *args)),
     ]
     measure(rows, runs)
     figures = summary(name, rows, "python -c pass")
-    parse = summary(name, rows, "parse the input alone (ryaml)")
-    whole = parse["rows"][-1]
-    figures["whole command / parse alone"] = (
-        f"wall {whole['wall_ratio']:.2f}x, cpu {whole['cpu_ratio']:.2f}x"
-    )
+    for mode in floors:
+        whole = summary(name, rows, PARSE_FLOORS[mode])["rows"][-1]
+        figures[f"whole command / {PARSE_FLOORS[mode]}"] = (
+            f"wall {whole['wall_ratio']:.2f}x, cpu {whole['cpu_ratio']:.2f}x"
+        )
     return figures
 
 

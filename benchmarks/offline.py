@@ -8,7 +8,7 @@ Figures, not assertions (docs/benchmarks.md has the latest). By hand::
 
 - sizes: 1k, 2.5k, 5k, 10k and 20k RBAC objects (benchmarks/synthetic.py), the whole process
   ``skycheck --manifests big.yaml --sa sky-sa -n team-0 --all-features -o json``: wall and
-  CPU time, with the fast YAML path and with ``SKYCHECK_YAML_FAST=0`` (PyYAML, strict).
+  CPU time; and the same objects as ``kubectl get -o json`` writes them.
 - bound: 10k objects of which 10 to 5,000 RoleBindings name the checked account.
 - phases: where the time of the 10k run goes, measured in a fresh interpreter.
 - imports: ``python -X importtime`` of the 10k run; ``kubernetes`` must not be imported.
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import resource
 import statistics
@@ -35,17 +34,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.synthetic import write_synthetic  # noqa: E402
+from benchmarks.synthetic import write_kubectl_json, write_synthetic  # noqa: E402
 
 ARGS = ["--sa", "sky-sa", "-n", "team-0", "--all-features", "-o", "json"]
 BOUND_SUBJECT = "{kind: ServiceAccount, name: sky-sa, namespace: team-0}"
 
 
-def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+def run_child(cmd: list[str]) -> tuple[float, float]:
     """(wall, cpu) seconds of one child process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode not in (0, 1):
@@ -54,10 +53,9 @@ def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float,
     return wall, cpu
 
 
-def measure(path: Path, runs: int, fast: bool = True) -> dict[str, float]:
-    env = dict(os.environ, SKYCHECK_YAML_FAST="1" if fast else "0")
+def measure(path: Path, runs: int) -> dict[str, float]:
     cmd = [sys.executable, "-m", "skycheck", "--manifests", str(path), *ARGS]
-    samples = [run_child(cmd, env) for _ in range(runs)]
+    samples = [run_child(cmd) for _ in range(runs)]
     walls, cpus = [w for w, _ in samples], [c for _, c in samples]
     return {
         "wall_median_s": statistics.median(walls),
@@ -87,7 +85,7 @@ def write_bound(path: Path, size: int, bound: int) -> int:
 
 
 PHASES_CHILD = r"""
-import contextlib, gc, io, json, sys, time
+import contextlib, io, json, sys, time
 t0 = time.perf_counter()
 from skycheck.cli import run
 from skycheck import manifests, yamlio
@@ -96,11 +94,8 @@ t1 = time.perf_counter()
 path = sys.argv[1]
 text = yamlio.read_text(path, what="manifest")
 t2 = time.perf_counter()
-fast = yamlio.fast_documents(text) is not None
-t2b = time.perf_counter()
-gc.disable()  # as manifests does while parsing
-docs = list(yamlio.load_all(text, path, what="manifest"))
-gc.enable()
+load = yamlio.load_json_all if path.endswith(".json") else yamlio.load_all
+docs = list(load(text, path, what="manifest"))
 del docs
 t3 = time.perf_counter()
 loaded = manifests.parse_text(text, path, default_namespace="team-0")
@@ -111,8 +106,8 @@ with contextlib.redirect_stdout(io.StringIO()):
     run(["--manifests", path] + sys.argv[2:])
 t6 = time.perf_counter()
 print(json.dumps({
-    "imports_s": t1 - t0, "read_s": t2 - t1, "yaml_s": t3 - t2b, "fast_path": fast,
-    "objects_s": (t4 - t3) - (t3 - t2b), "state_s": t5 - t4, "whole_run_in_process_s": t6 - t5,
+    "imports_s": t1 - t0, "read_s": t2 - t1, "parse_s": t3 - t2,
+    "objects_s": (t4 - t3) - (t3 - t2), "state_s": t5 - t4, "whole_run_in_process_s": t6 - t5,
 }))
 """
 
@@ -129,7 +124,6 @@ def phases(path: Path, runs: int) -> dict[str, Any]:
         ).stdout
         rows.append(json.loads(out))
     result: dict[str, Any] = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-    result["fast_path"] = all(r["fast_path"] for r in rows)
     interp = [run_child([sys.executable, "-c", "pass"])[0] for _ in range(runs)]
     result["interpreter_start_s"] = statistics.median(interp)
     return result
@@ -143,7 +137,6 @@ def imports(path: Path) -> dict[str, Any]:
     return {
         "kubernetes_imported": any(m.split(".")[0] == "kubernetes" for m in modules),
         "pyyaml_imported": "yaml" in modules,
-        "ryaml_imported": "ryaml" in modules,
         "modules": len(modules),
     }
 
@@ -171,16 +164,18 @@ def main() -> int:
         for size in sizes:
             path = Path(tmp) / f"rbac-{size}.yaml"
             bound = write_synthetic(path, size)
-            fast = measure(path, runs, fast=True)
-            strict = measure(path, max(1, runs // 2), fast=False)
+            listing = path.with_suffix(".json")
+            write_kubectl_json(path, listing)
+            as_json = measure(listing, runs)
             rows.append(
                 {
                     "objects": size,
                     "megabytes": round(path.stat().st_size / 1e6, 2),
                     "bound_to_subject": bound,
-                    **fast,
-                    "strict_yaml_cpu_median_s": strict["cpu_median_s"],
-                    "strict_yaml_wall_median_s": strict["wall_median_s"],
+                    **measure(path, runs),
+                    "json_megabytes": round(listing.stat().st_size / 1e6, 2),
+                    "json_cpu_median_s": as_json["cpu_median_s"],
+                    "json_wall_median_s": as_json["wall_median_s"],
                 }
             )
         figures["sizes"] = rows
@@ -194,6 +189,10 @@ def main() -> int:
         if not big.exists():
             write_synthetic(big, 10_000)
         figures["phases"] = phases(big, runs)
+        big_json = big.with_suffix(".json")
+        if not big_json.exists():
+            write_kubectl_json(big, big_json)
+        figures["phases_json"] = phases(big_json, runs)
         figures["imports"] = imports(big)
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -201,6 +200,7 @@ def main() -> int:
         table("sizes", figures["sizes"])
         table("bound", figures["bound"])
         table("phases", [figures["phases"]])
+        table("phases (JSON)", [figures["phases_json"]])
         table("imports", [figures["imports"]])
     return 0
 

@@ -6,9 +6,11 @@ Figures, not assertions: the numbers go to stdout (tables, or JSON with
 Each path side by side with its floor (benchmarks/floors.py), whole processes, paired runs:
 
 - ``--help`` against ``python -c pass`` and ``import typer``;
-- offline, the docs example (``create-sky-sa.yaml``, ``-o json``) and a synthetic cluster of
-  10,000 RBAC objects (``--smoke``: 1,000), against ``python -c pass``, the imports the path
-  needs and the parse of the same file alone with ryaml;
+- offline, the docs example (``create-sky-sa.yaml``, ``-o json``) against ``python -c pass``;
+  a synthetic cluster of 10,000 RBAC objects (``--smoke``: 1,000) as YAML, against the parse
+  of the same file alone with PyYAML's C loader as strict as skycheck's, and the same objects
+  as ``kubectl get -o json`` writes them, against the parse alone with ``json`` (as it comes,
+  and with duplicate keys refused as skycheck refuses them);
 - live, the full catalogue for a service account (``--all-features --remote-identity
   SERVICE_ACCOUNT``) against the local control plane, against ``python -c pass``, the imports,
   a minimal urllib3 client sending the same reviews, and a ``kubectl auth can-i`` loop;
@@ -174,11 +176,26 @@ def main() -> int:
     big = 1_000 if args.smoke else 10_000
     big_args = ["--sa", "sky-sa", "-n", "team-0", "--all-features", "-o", "json"]
     with tempfile.TemporaryDirectory() as tmp:
-        from benchmarks.synthetic import write_synthetic
+        from benchmarks.synthetic import write_kubectl_json, write_synthetic
 
         path = Path(tmp) / f"rbac-{big}.yaml"
         write_synthetic(path, big)
-        groups.append(floors.offline_group(f"offline: {big:,} RBAC objects", path, big_args, runs))
+        listing = path.with_suffix(".json")
+        write_kubectl_json(path, listing)
+        groups.append(
+            floors.offline_group(
+                f"offline: {big:,} RBAC objects, YAML", path, big_args, runs, ["yaml"]
+            )
+        )
+        groups.append(
+            floors.offline_group(
+                f"offline: {big:,} RBAC objects, JSON (a kubectl List)",
+                listing,
+                big_args,
+                runs,
+                ["json", "json-strict"],
+            )
+        )
         if not args.skip_live:
             from tests.cluster.controlplane import ControlPlane
 

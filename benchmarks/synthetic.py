@@ -9,6 +9,7 @@ checked subject has work to do. Returns the number of bindings bound to it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 ROLE = """apiVersion: rbac.authorization.k8s.io/v1
@@ -74,3 +75,14 @@ def write_synthetic(path: Path, n: int) -> int:
         parts.append(SKY_BINDING.format(i=k, j=k * 50))  # roles in team-0
     path.write_text("\n---\n".join(parts))
     return bound_extra + 4  # the docs manifest binds sky-sa four times
+
+
+def write_kubectl_json(yaml_path: Path, json_path: Path) -> None:
+    """The objects of ``yaml_path`` as ``kubectl get ... -o json`` writes them: one ``List``,
+    indented by four spaces."""
+    import yaml
+
+    with yaml_path.open(encoding="utf-8") as f:
+        items = [doc for doc in yaml.load_all(f, Loader=yaml.CSafeLoader) if doc]
+    listing = {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {}}
+    json_path.write_text(json.dumps(listing, indent=4) + "\n", encoding="utf-8")

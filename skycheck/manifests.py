@@ -11,16 +11,18 @@ A malformed document raises :class:`~skycheck.errors.ManifestError` naming the f
 document index (0-based, as :mod:`skycheck.yamlio` counts) and the key path, e.g.
 ``rbac.yaml: document 2: Role default/sky-sa-role: rules[0].verbs must be a list of strings``.
 
-Parsing: YAML goes through :mod:`skycheck.yamlio` (YAML 1.1 like the ``sigs.k8s.io/yaml``
-that kubectl uses, so ``on``/``yes`` are booleans as there; a Rust parser when it provably
-reads the text the same way, PyYAML's strict loader otherwise), JSON through the standard
-library with duplicate keys rejected. This module must not import ``kubernetes``: offline
-mode never pays for it.
+Parsing (:mod:`skycheck.yamlio`): a ``.json`` file is JSON, read by the standard library's
+``json``; a ``.yaml`` or ``.yml`` file is YAML, read by PyYAML's strict C loader (YAML 1.1 like
+the ``sigs.k8s.io/yaml`` that kubectl uses, so ``on``/``yes`` are booleans as there). Standard
+input and files with another extension are JSON when their first non-blank character is ``{``
+(what ``kubectl get -o json`` writes), and YAML otherwise; a text that starts with ``{`` but is
+not JSON is read as YAML (a flow mapping), and if that fails too the JSON error is the one
+reported. Both refuse duplicate keys and share the size cap. This module must not import
+``kubernetes``: offline mode never pays for it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -33,7 +35,6 @@ from skycheck import rbac, yamlio
 from skycheck.errors import InputError, ManifestError
 
 STDIN = "-"
-_RBAC_V1 = rbac.RBAC_API_VERSION
 EXTENSIONS = (".yaml", ".yml", ".json")
 # A List inside a List inside a List... is legal but never useful; bound the recursion.
 MAX_LIST_DEPTH = 8
@@ -131,13 +132,6 @@ class _Collector:
             obj = rbac.parse_object(doc, default_namespace=self.default_namespace)
         except rbac.InvalidObjectError as exc:
             raise ManifestError(source, where, f"{_label(doc, kind)}: {exc}") from None
-        self.add_parsed(doc, obj, source, where)
-
-    def add_parsed(
-        self, doc: dict[str, Any], obj: rbac.RbacObject, source: str, where: str
-    ) -> None:
-        """Record ``obj``, what ``rbac.parse_object`` made of the rbac/v1 document ``doc``."""
-        kind = obj.kind
         # parse_object accepted it: metadata is a mapping and its namespace a string or null.
         if kind in rbac.NAMESPACED_KINDS and not doc["metadata"].get("namespace"):
             self.defaulted.append(f"{kind} {obj.name}")
@@ -256,59 +250,17 @@ def _namespace(doc: dict[str, Any], source: str, where: str) -> str:
 # --- parsing ---------------------------------------------------------------------------
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
-
-
-def _json_documents(text: str, source: str) -> Iterator[Any]:
-    """A JSON value, or a stream of them (as kubectl's YAMLOrJSONDecoder reads)."""
-    index = 0
-    pos = 0
-    end = len(text)
-    while True:
-        while pos < end and text[pos] in " \t\r\n":
-            pos += 1
-        if pos >= end:
-            return
-        try:
-            doc, pos = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(
-                source, f"document {index}", f"line {exc.lineno} column {exc.colno}: {exc.msg}"
-            ) from None
-        except ValueError as exc:  # duplicate key, NaN
-            raise ManifestError(source, f"document {index}", str(exc)) from None
-        except RecursionError:
-            raise ManifestError(source, f"document {index}", "nested too deeply") from None
-        yield doc
-        index += 1
-
-
-def _yaml_documents(text: str, source: str, *, strict: bool = False) -> Iterator[Any]:
-    load = yamlio.strict_load_all if strict else yamlio.load_all
+def _documents(text: str, source: str, is_json: bool) -> Iterator[Any]:
+    """The documents of one input, its errors as ManifestError."""
+    load = yamlio.load_json_all if is_json else yamlio.load_all
     try:
         yield from load(text, source, what="manifest")
-    except ManifestError:
-        raise
     except InputError as exc:
         raise ManifestError(exc.source, exc.where, exc.problem) from None
 
 
 def _looks_like_json(text: str) -> bool:
-    stripped = text.lstrip()
-    return stripped.startswith("{")
+    return text.lstrip()[:1] == "{"
 
 
 def parse_text(
@@ -331,58 +283,19 @@ def _parse_into(collector: _Collector, text: str, source: str, is_json: bool | N
         raise ManifestError(exc.source, exc.where, exc.problem) from None
     docs: Iterator[Any] | list[Any]
     if is_json is None and _looks_like_json(text):
-        # Sniffed (stdin, or a file without a known extension): JSON first, YAML if that fails
+        # Sniffed (stdin, or a file without a known extension): JSON, or YAML if that fails
         # (``{kind: Role, ...}`` is YAML). The JSON error is the one worth showing.
         try:
-            docs = list(_json_documents(text, source))
+            docs = list(_documents(text, source, is_json=True))
         except ManifestError as json_error:
             try:
-                docs = list(_yaml_documents(text, source))
+                docs = list(_documents(text, source, is_json=False))
             except ManifestError:
                 raise json_error from None
-    elif is_json:
-        docs = _json_documents(text, source)
     else:
-        fast = yamlio.unproven_documents(text)
-        if fast is not None and _add_proven(collector, fast, text, source):
-            return
-        docs = _yaml_documents(text, source, strict=True)
+        docs = _documents(text, source, is_json=bool(is_json))
     for index, doc in enumerate(docs):
         collector.add_document(doc, source, f"document {index}")
-
-
-def _add_proven(collector: _Collector, docs: list[Any], text: str, source: str) -> bool:
-    """Add the fast parser's documents of ``text`` if they provably are the strict loader's.
-
-    What ``yamlio.fast_documents`` and then ``add_document`` for each document do, with one
-    walk fewer: ``rbac.parse_plain`` hands the proof (``yamlio.Agreement``) every value of
-    an object of the plain shape, nearly every object of a large input, while it reads it;
-    only the other documents are walked. Nothing is added before the proof holds, and then
-    each document is added in order as ``add_document`` would add it (a plain object as
-    ``parse_object`` would have returned it), so errors and warnings are unchanged. False,
-    having added nothing: the proof fails, read the text with the strict loader.
-    """
-    proof = yamlio.Agreement(text)
-    read, visit = proof.read, proof.visit
-    default_namespace = collector.default_namespace
-    parsed: list[rbac.RbacObject | None] = []
-    for doc in docs:
-        obj = None
-        # An rbac/v1 document (its apiVersion a string that needs no proof), as add_document
-        # tells one.
-        if type(doc) is dict and type(api := doc.get("apiVersion")) is str and api == _RBAC_V1:
-            obj = rbac.parse_plain(doc, default_namespace, read)
-        if obj is None:
-            visit(doc)
-        parsed.append(obj)
-    if not proof.holds():
-        return False
-    for index, (doc, obj) in enumerate(zip(docs, parsed, strict=True)):
-        if obj is None:
-            collector.add_document(doc, source, f"document {index}")
-        else:
-            collector.add_parsed(doc, obj, source, f"document {index}")
-    return True
 
 
 def _walk(directory: Path) -> list[Path]:

@@ -1,51 +1,24 @@
-"""Safe, strict YAML loading shared by every input skycheck reads.
+"""Safe, strict YAML and JSON loading shared by every input skycheck reads.
 
 All inputs (rules, manifests, kubeconfigs, sky configs) come through here so
 they get the same guarantees: no arbitrary tags (safe loader), duplicate keys
 rejected, a bounded number of aliases (no "billion laughs"), a size cap, and
 errors that name the file, the document and the line, in one line.
 
-The reference is PyYAML's C-accelerated safe loader made strict
-(:func:`strict_load_all`): YAML 1.1, as kubectl's ``sigs.k8s.io/yaml`` reads it
-(``on``/``yes`` are booleans). It costs about 1 s per 3 MB, almost all of it in
-PyYAML's Python-level construction. :func:`fast_documents` is the fast path:
-``ryaml`` (serde_yaml over ``unsafe-libyaml``, a line-by-line Rust translation
-of the libyaml scanner and parser PyYAML's C loader uses) parses about four
-times faster. The two read the same tokens; they differ only in how plain
-scalars are typed (YAML 1.2 core schema against YAML 1.1), in tags, anchors,
-aliases and merge keys, and in how an empty stream looks. So the fast result is
-used only when that can be proved not to matter, otherwise the strict loader
-runs, and every error (duplicate key, syntax) always comes from the strict
-loader, with its file, document index and line:
-
-- before parsing, the text must have no ``!`` (tag), ``&`` (anchor), ``*``
-  (alias) or ``%`` (directive) where a token can start: after whitespace, a
-  flow indicator or ``:`` (full-line comments aside). Inside a word or a quoted
-  scalar they are fine (``"*"``, ``pods/*``), and no byte order mark;
-- after parsing, every mapping key must be a string (``true:`` and ``1:``
-  would collide in Python, where ``True == 1``), there must be no float, no
-  integer if the text contains ``0o`` (YAML 1.2 octal, a string in 1.1), and
-  no string that YAML 1.1 would type differently had it been written plain:
-  ``yes``/``no``/``on``/``off`` and the like, ``012``, ``1_000``, ``1:30``,
-  ``2024-01-01``, ``=``, ``<<``. A string the YAML 1.2 schema would have typed
-  (``"true"``, ``"8080"``) was necessarily quoted, so it is fine;
-- a stream with no document at all (only comments) is left to the strict loader.
-
-The proof after parsing is :class:`Agreement`: :func:`fast_documents` walks every
-document; ``skycheck.manifests`` gathers the same proof while it reads the documents
-(:func:`unproven_documents`), walking only those ``rbac.parse_plain`` does not read whole.
-
-``tests/differential/test_yaml_fast_path.py`` generates YAML texts with
-Hypothesis and checks that the fast path either declines or returns exactly
-the strict loader's documents (``test_manifests_fast_path.py`` the same for
-manifests). ``SKYCHECK_YAML_FAST=0`` turns the fast path off.
+YAML is read by PyYAML's C-accelerated safe loader made strict
+(:func:`load_all`): YAML 1.1, as kubectl's ``sigs.k8s.io/yaml`` reads it
+(``on``/``yes`` are booleans). JSON (:func:`load_json_all`, for ``kubectl get -o
+json`` output) is read by the standard library's ``json``, with the same
+duplicate-key refusal and size cap; JSON is also YAML, but ``json`` reads it
+ten to twenty times faster. Which one a manifest takes is decided by
+``skycheck.manifests``.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -62,216 +35,17 @@ MAX_ALIASES = 100
 # aliased objects, but anything that walks the result (schema checks, json.dumps) walks every
 # expansion. So also bound how many nodes the aliases add once expanded.
 MAX_ALIAS_NODES = 100_000
-# Set to 0 (or "false", "no", "off") to always use the strict PyYAML loader.
-FAST_ENV = "SKYCHECK_YAML_FAST"
+# An alias is ``*`` and then a name of these characters (PyYAML's and libyaml's scanners): a
+# text without this has no alias, so the alias limits need no walk over its nodes.
+_ALIAS = re.compile(r"\*[0-9A-Za-z_-]")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
-# --- the fast path -----------------------------------------------------------------------
-
-# Characters after which a YAML token can start (libyaml's blanks and breaks, the flow
-# indicators, ':' before a JSON-like value), and a BOM at the start of the stream.
-_TOKEN_START = frozenset(" \t\r\n\x85\u2028\u2029\ufeff[]{},:?-")
-# Indicators whose meaning differs between the loaders at the start of a token. An anchor
-# or alias indicator not followed by a name character is a syntax error to libyaml (both
-# loaders fail alike) or plain text; a directive starts only at the start of a line.
-_TOKEN_INDICATORS = "!&*%"
-_ANCHOR_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-")
-_LINE_START = frozenset("\r\n\x85\u2028\u2029\ufeff")
-# Plain scalars YAML 1.1 (PyYAML) reads as booleans and YAML 1.2 (ryaml) as strings.
-# ``y``/``n`` are booleans in the YAML 1.1 spec and in go-yaml v2 (kubectl), strings in PyYAML
-# and ryaml alike: no difference here, but never worth the risk.
-_YAML11_BOOLS = frozenset(
-    {"yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"}
-    | {"y", "Y", "n", "N"}
-)
-_FIRST_NUMERIC = frozenset("-+.0123456789")
-# Plain scalars ryaml certainly types as numbers: a *string* spelled like this was quoted.
-_YAML12_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,15})?")
-# PyYAML 6's implicit resolvers for numbers and timestamps (yaml/resolver.py), verbatim;
-# tests/differential/test_yaml_fast_path.py checks they still match the installed PyYAML.
-PYYAML_INT = re.compile(
-    r"""^(?:[-+]?0b[0-1_]+
-    |[-+]?0[0-7_]+
-    |[-+]?(?:0|[1-9][0-9_]*)
-    |[-+]?0x[0-9a-fA-F_]+
-    |[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$""",
-    re.X,
-)
-PYYAML_FLOAT = re.compile(
-    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
-    |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
-    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
-    |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""",
-    re.X,
-)
-PYYAML_TIMESTAMP = re.compile(
-    r"""^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
-    |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
-    (?:[Tt]|[ \t]+)[0-9][0-9]?
-    :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
-    (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""",
-    re.X,
-)
-
-
-def fast_path_enabled() -> bool:
-    return os.environ.get(FAST_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
-
-
-@cache
-def _ryaml() -> ModuleType | None:
-    try:
-        import ryaml
-    except ImportError:  # not installed (or no wheel for this platform): strict loader only
-        return None
-    return ryaml
-
-
-def _indicators_free(text: str) -> bool:
-    """No tag, anchor, alias or directive indicator where a token can start.
-
-    Lines whose first non-blank character is ``#`` are skipped: such a line is a comment, or
-    the inside of a quoted or block scalar, and holds no token either way. (With Unicode line
-    breaks in the text, which only libyaml knows as such, nothing is skipped.)
-    """
-    find, rfind = text.find, text.rfind
-    skip_comments = not any(ch in text for ch in "\x85\u2028\u2029")
-    for ch in _TOKEN_INDICATORS:
-        i = find(ch)
-        while i != -1:
-            if (
-                (i == 0 or text[i - 1] in (_LINE_START if ch == "%" else _TOKEN_START))
-                and (ch not in "&*" or text[i + 1 : i + 2] in _ANCHOR_CHARS)
-                and not (skip_comments and _in_comment_line(text, i, rfind))
-            ):
-                return False
-            i = find(ch, i + 1)
-    return True
-
-
-def _in_comment_line(text: str, i: int, rfind: Callable[[str, int, int], int]) -> bool:
-    line = max(rfind("\n", 0, i), rfind("\r", 0, i)) + 1
-    return text[line:i].lstrip(" \t").startswith("#")
-
-
-def _string_agrees(value: str) -> bool:
-    """True if PyYAML reads ``value`` as this same string, whether it was plain or quoted."""
-    if value in _YAML11_BOOLS or value == "=" or value == "<<":
-        return False
-    if value[:1] in _FIRST_NUMERIC:
-        if _YAML12_NUMBER.fullmatch(value):
-            return True  # plain, ryaml would have returned a number: so it was quoted
-        return not (
-            PYYAML_INT.match(value) or PYYAML_FLOAT.match(value) or PYYAML_TIMESTAMP.match(value)
-        )
-    return True
-
-
-class Agreement:
-    """The proof that ryaml read a text as PyYAML reads it, gathered document by document.
-
-    The predicate of the module docstring: every key a string, no float, only strings both
-    loaders type alike, integers only if the text has no ``0o``. :meth:`visit` walks a node
-    and collects its keys and scalars; :attr:`read` takes scalars a caller collected itself
-    while reading a document whose other keys and values need no proof (``rbac.parse_plain``
-    hands it every value of the objects it reads). Only the distinct values are kept, in sets
-    judged once by :meth:`holds`: the walk itself is the cost (every node of the input). The
-    walk is recursive, which is about twice as fast as an explicit stack here; a document
-    nested deeper than the interpreter's recursion limit makes the proof fail (the strict
-    loader then reads the text).
-    """
-
-    __slots__ = ("_keys", "_scalars", "_text", "_too_deep", "read")
-
-    def __init__(self, text: str) -> None:
-        self._text = text
-        self._keys: set[Any] = set()
-        self._scalars: set[Any] = set()
-        self._too_deep = False
-        # Scalars a caller read: an iterable of them at a time, added in C.
-        self.read: Callable[[Iterable[Any]], None] = self._scalars.update
-
-    def visit(self, node: Any) -> None:
-        """Collect every key and scalar of ``node`` (a document, or a list of them)."""
-        add_keys, add = self._keys.update, self._scalars.add
-        container = (dict, list)
-
-        def visit(node: Any) -> None:
-            if type(node) is dict:
-                add_keys(node)
-                node = node.values()
-            for value in node:
-                if type(value) in container:
-                    visit(value)
-                else:
-                    add(value)
-
-        try:
-            visit((node,))
-        except RecursionError:
-            self._too_deep = True
-
-    def holds(self) -> bool:
-        """True if every key and scalar collected so far reads the same in both loaders."""
-        if self._too_deep:
-            return False
-        saw_int = False
-        for value in self._scalars:
-            kind = type(value)
-            if kind is str:
-                if not _string_agrees(value):
-                    return False
-            elif kind is int:
-                saw_int = True
-            elif kind is not bool and value is not None:
-                return False  # float (1e3 vs 1.0e+3), or anything unexpected
-        if saw_int and "0o" in self._text:
-            return False
-        return all(type(k) is str and _string_agrees(k) for k in self._keys)
-
-
-def _documents_agree(docs: list[Any], text: str) -> bool:
-    """The :class:`Agreement` proof over whole documents."""
-    proof = Agreement(text)
-    proof.visit(docs)
-    return proof.holds()
-
-
-def unproven_documents(text: str) -> list[Any] | None:
-    """ryaml's documents of ``text`` when nothing before the :class:`Agreement` proof rules
-    the fast path out (it is off, ryaml is missing or fails, an indicator, a byte order mark,
-    no document at all); None otherwise. Use them only once the proof holds."""
-    if not fast_path_enabled() or not text:
-        return None
-    ryaml = _ryaml()
-    if ryaml is None or "\ufeff" in text or not _indicators_free(text):
-        return None  # (PyYAML drops byte order marks anywhere, libyaml only the first one)
-    try:
-        docs = ryaml.loads_all(text)
-    except (KeyboardInterrupt, SystemExit, MemoryError):
-        raise
-    except BaseException:  # a syntax error, a duplicate key, or a pyo3 PanicException
-        return None
-    if type(docs) is not list or docs == [None]:  # [None] is also ryaml's "no document"
-        return None
-    return docs
-
-
-def fast_documents(text: str) -> list[Any] | None:
-    """The documents of ``text`` if the fast parser provably reads them as the strict loader
-    does; None when it cannot tell (or fails, or is off): then use :func:`strict_load_all`."""
-    docs = unproven_documents(text)
-    if docs is None or not _documents_agree(docs, text):
-        return None
-    return docs
-
-
-# --- the strict loader (the reference) -----------------------------------------------------
+# --- YAML ---------------------------------------------------------------------------------
 
 
 @cache
 def _yaml() -> ModuleType:
-    import yaml  # imported on demand: the fast path never pays for it
+    import yaml  # imported on demand: a JSON-only run never pays for it
 
     return yaml
 
@@ -285,23 +59,27 @@ def _strict_loader() -> type[Any]:
         """Safe loader that rejects duplicate keys."""
 
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            # Cheap in the usual case: a mapping with as many keys as pairs has no duplicate.
+            # The pairs are kept first because merge keys ("<<: *base") are removed from the
+            # node in place while it is flattened, and may be overridden.
+            pairs = node.value[:] if isinstance(node, yaml.MappingNode) else []
+            mapping = super().construct_mapping(node, deep=deep)
+            if len(mapping) != len(node.value):
+                self._refuse_duplicates(pairs)
+            return mapping
+
+        def _refuse_duplicates(self, pairs: list[tuple[Any, Any]]) -> None:
+            """Raise for the first key written twice (merged keys may be overridden)."""
             seen: set[Any] = set()
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue  # "<<: *base": merged keys may be overridden; the base merges
+            for key_node, _ in pairs:
+                if key_node.tag == _MERGE_TAG:
+                    continue
                 key = self.construct_object(key_node, deep=True)
-                try:
-                    duplicate = key in seen
-                except TypeError:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, "unhashable mapping key", key_node.start_mark
-                    ) from None
-                if duplicate:
+                if key in seen:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"duplicate key {key!r}", key_node.start_mark
                     )
                 seen.add(key)
-            return super().construct_mapping(node, deep=deep)
 
     return StrictLoader
 
@@ -397,29 +175,18 @@ def load_one(text: str, source: str, *, what: str = "YAML") -> Any:
 
 
 def load_all(text: str, source: str, *, what: str = "YAML") -> Iterator[Any]:
-    """Parse every document of a multi-document YAML (or JSON) stream.
-
-    The fast path when it provably gives the same documents, else :func:`strict_load_all`.
-    """
-    check_text(text, source, what)
-    docs = fast_documents(text)
-    if docs is not None:
-        yield from docs
-        return
-    yield from strict_load_all(text, source, what=what)
-
-
-def strict_load_all(text: str, source: str, *, what: str = "YAML") -> Iterator[Any]:
-    """The reference: PyYAML's safe loader, strict. Lazy, document by document."""
+    """Parse every document of a multi-document YAML stream, strictly. Lazy, document by
+    document."""
     check_text(text, source, what)
     yaml = _yaml()
     loader = _strict_loader()(text)
+    may_alias = _ALIAS.search(text) is not None
     index = 0
     try:
         while loader.check_node():
             node = loader.get_node()
             try:
-                aliases, added = _measure_aliases(node)
+                aliases, added = _measure_aliases(node) if may_alias else (0, 0)
             except _RecursiveAlias:
                 raise InputError(source, f"document {index}", "recursive alias") from None
             if aliases > MAX_ALIASES:
@@ -449,3 +216,51 @@ def strict_load_all(text: str, source: str, *, what: str = "YAML") -> Iterator[A
         raise InputError(source, f"document {index}", "nested too deeply") from None
     finally:
         loader.dispose()
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict; a key written twice is an error, as in YAML."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r}")
+            seen.add(key)
+    return obj
+
+
+def _json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_JSON = json.JSONDecoder(object_pairs_hook=_json_object, parse_constant=_json_constant)
+
+
+def load_json_all(text: str, source: str, *, what: str = "JSON") -> Iterator[Any]:
+    """Parse a JSON value, or a stream of them one after the other (as kubectl's
+    ``YAMLOrJSONDecoder`` reads), strictly: no duplicate key, no ``NaN``."""
+    check_text(text, source, what)
+    decode = _JSON.raw_decode
+    index = 0
+    pos = 0
+    end = len(text)
+    while True:
+        while pos < end and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= end:
+            return
+        try:
+            doc, pos = decode(text, pos)
+        except json.JSONDecodeError as exc:
+            problem = f"line {exc.lineno} column {exc.colno}: {exc.msg}"
+            raise InputError(source, f"document {index}", problem) from None
+        except ValueError as exc:  # a duplicate key, NaN
+            raise InputError(source, f"document {index}", str(exc)) from None
+        except RecursionError:
+            raise InputError(source, f"document {index}", "nested too deeply") from None
+        yield doc
+        index += 1

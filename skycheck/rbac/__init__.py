@@ -58,7 +58,6 @@ from skycheck.rbac.parse import (
     InvalidObjectError,
     bootstrap_policy,
     parse_object,
-    parse_plain,
 )
 
 __all__ = [
@@ -95,7 +94,6 @@ __all__ = [
     "non_resource_url_matches",
     "object_key",
     "parse_object",
-    "parse_plain",
     "resource_matches",
     "resource_name_matches",
     "rule_allows",

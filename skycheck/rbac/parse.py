@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 from skycheck.names import DNS_SUBDOMAIN, is_dns_subdomain
 from skycheck.rbac.model import (
@@ -123,7 +122,9 @@ def _no_unknown(doc: Mapping[str, Any], allowed: frozenset[str], path: str) -> N
     raise InvalidObjectError(f"{where} is not a known field")
 
 
-def _string(value: Any, path: str, *, required: bool = False) -> str:
+def _string(value: Any, path: str, field: str = "", *, required: bool = False) -> str:
+    if field and (value is None or not isinstance(value, str) or (required and not value)):
+        path = f"{path}.{field}"  # (a key path is built only for an error)
     if value is None:
         if required:
             raise InvalidObjectError(f"{path} is required")
@@ -135,7 +136,7 @@ def _string(value: Any, path: str, *, required: bool = False) -> str:
     return value
 
 
-def _strings(value: Any, path: str) -> tuple[str, ...]:
+def _strings(value: Any, path: str, field: str = "") -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, list):
@@ -145,7 +146,8 @@ def _strings(value: Any, path: str) -> tuple[str, ...]:
             pass
         else:
             return tuple(value)
-    raise InvalidObjectError(f"{path} must be a list of strings")
+    where = f"{path}.{field}" if field else path
+    raise InvalidObjectError(f"{where} must be a list of strings")
 
 
 def _labels(value: Any, path: str) -> tuple[tuple[str, str], ...]:
@@ -165,6 +167,11 @@ def _labels(value: Any, path: str) -> tuple[tuple[str, str], ...]:
 
 
 _RULE_FIELDS = frozenset(("verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"))
+# Rules already made: equal rules share one object. Inputs repeat rules (every namespace's copy
+# of a chart's Role), and fewer live objects also means less for the garbage collector to walk.
+# Bounded, so that a long-lived process does not keep every rule it ever read.
+_RULES: dict[PolicyRule, PolicyRule] = {}
+_RULES_KEPT = 4096
 
 
 def _rule(value: Any, path: str, *, namespaced: bool) -> PolicyRule:
@@ -172,13 +179,23 @@ def _rule(value: Any, path: str, *, namespaced: bool) -> PolicyRule:
     _no_unknown(doc, _RULE_FIELDS, path)
     get = doc.get
     rule = PolicyRule(
-        verbs=_strings(get("verbs"), path + ".verbs"),
-        api_groups=_strings(get("apiGroups"), path + ".apiGroups"),
-        resources=_strings(get("resources"), path + ".resources"),
-        resource_names=_strings(get("resourceNames"), path + ".resourceNames"),
-        non_resource_urls=_strings(get("nonResourceURLs"), path + ".nonResourceURLs"),
+        verbs=_strings(get("verbs"), path, "verbs"),
+        api_groups=_strings(get("apiGroups"), path, "apiGroups"),
+        resources=_strings(get("resources"), path, "resources"),
+        resource_names=_strings(get("resourceNames"), path, "resourceNames"),
+        non_resource_urls=_strings(get("nonResourceURLs"), path, "nonResourceURLs"),
     )
-    # ValidatePolicyRule (pkg/apis/rbac/validation/validation.go).
+    _validate_rule(rule, path, namespaced=namespaced)
+    shared = _RULES.get(rule)
+    if shared is None:
+        if len(_RULES) >= _RULES_KEPT:
+            _RULES.clear()
+        shared = _RULES[rule] = rule
+    return shared
+
+
+def _validate_rule(rule: PolicyRule, path: str, *, namespaced: bool) -> None:
+    """``ValidatePolicyRule`` (pkg/apis/rbac/validation/validation.go)."""
     if not rule.verbs:
         raise InvalidObjectError(f"{path}.verbs must contain at least one value")
     if rule.non_resource_urls:
@@ -191,14 +208,13 @@ def _rule(value: Any, path: str, *, namespaced: bool) -> PolicyRule:
                 f"{path}.nonResourceURLs: a rule cannot apply to both resources and "
                 "non-resource URLs"
             )
-        return rule
+        return
     if not rule.api_groups:
         raise InvalidObjectError(
             f'{path}.apiGroups must list at least one group ("" is the core group)'
         )
     if not rule.resources:
         raise InvalidObjectError(f"{path}.resources must list at least one resource")
-    return rule
 
 
 def _rules(value: Any, path: str, *, namespaced: bool) -> tuple[PolicyRule, ...]:
@@ -294,10 +310,10 @@ def _role_ref(value: Any, *, cluster: bool) -> RoleRef:
 def _subject(value: Any, path: str, *, cluster: bool) -> SubjectRef:
     doc = _mapping(value, path, required=True)
     _no_unknown(doc, _SUBJECT_FIELDS, path)
-    kind = _string(doc.get("kind"), f"{path}.kind", required=True)
-    name = _string(doc.get("name"), f"{path}.name", required=True)
-    namespace = _string(doc.get("namespace"), f"{path}.namespace")
-    group = _string(doc.get("apiGroup"), f"{path}.apiGroup")
+    kind = _string(doc.get("kind"), path, "kind", required=True)
+    name = _string(doc.get("name"), path, "name", required=True)
+    namespace = _string(doc.get("namespace"), path, "namespace")
+    group = _string(doc.get("apiGroup"), path, "apiGroup")
     # SetDefaults_Subject and ValidateRoleBindingSubject (pkg/apis/rbac).
     if kind == "ServiceAccount":
         # ValidateServiceAccountName: a DNS-1123 subdomain.
@@ -347,16 +363,8 @@ def parse_object(doc: Mapping[str, Any], *, default_namespace: str | None = None
     ``kubectl apply`` does with its context namespace); with None it is an error. A
     cluster-scoped object's ``metadata.namespace`` is ignored, as the API server clears it.
     """
-    obj = parse_plain(doc, default_namespace)
-    if obj is None:
-        obj = _parse_checked(doc, default_namespace)
-    return obj
-
-
-def _parse_checked(doc: Mapping[str, Any], default_namespace: str | None) -> RbacObject:
-    """:func:`parse_object` field by field, each error with its key path."""
     kind = doc.get("kind")
-    if kind not in _TOP_LEVEL:
+    if not isinstance(kind, str) or kind not in _TOP_LEVEL:
         raise InvalidObjectError(f"kind {kind!r} is not an RBAC kind")
     _no_unknown(doc, _TOP_LEVEL[kind], "")
     meta = _mapping(doc.get("metadata"), "metadata", required=True)
@@ -401,224 +409,6 @@ def _parse_checked(doc: Mapping[str, Any], default_namespace: str | None) -> Rba
         _subjects(doc.get("subjects"), cluster=True),
         labels,
     )
-
-
-# --- the common shape, in few steps ------------------------------------------------------
-#
-# Speed (docs/benchmarks.md): ``_parse_checked`` costs about 6 microseconds an object, most of
-# it calls and key paths kept ready for an error. Nearly every object of a large input has the
-# plain shape below: metadata with only a name, a namespace, labels and annotations; rules on
-# resources; subjects and a roleRef with only known fields; every value a plain ``str`` or a
-# list of them. For that shape ``parse_plain`` applies the same rules inline and builds the
-# same objects; for anything else (non-resource URLs, aggregation, a wrong type, an invalid
-# value) it returns None and ``_parse_checked`` decides, so every error message is its.
-# tests/differential/test_rbac_plain_parse.py proves that ``parse_plain`` either declines or
-# returns exactly what ``_parse_checked`` returns.
-#
-# It also hands every scalar value of an object it accepts to ``read`` (in tuples and lists),
-# but null, the kind (one of four names) and ``apiVersion`` (which it does not look at; its
-# caller does); the keys it does not hand on are the field names of the shape. With them
-# skycheck.manifests proves that the fast YAML parser read the object's text as the strict one
-# would, without walking the document a second time (yamlio.Agreement). The same test proves
-# that nothing else is left out.
-
-_PLAIN_META = frozenset(("name", "namespace", "labels", "annotations"))
-_PLAIN_RULE = frozenset(("verbs", "apiGroups", "resources", "resourceNames"))
-# The keys of the plain shape: what parse_plain does not hand to ``read``.
-PLAIN_FIELD_NAMES = frozenset(
-    (*_TOP_LEVEL["Role"], *_TOP_LEVEL["RoleBinding"], *_PLAIN_META, *_PLAIN_RULE)
-) | (_ROLE_REF_FIELDS | _SUBJECT_FIELDS)
-_NO_GROUP = ("", None)
-# Rules already made, by their lists' items: parse_plain hands out the same object for equal
-# rules. Bounded, so that a long-lived process does not keep every rule it ever read.
-_RULES: dict[tuple[str | None, ...], PolicyRule] = {}
-_RULES_KEPT = 4096
-Reader = Callable[[Iterable[Any]], object]
-_NOWHERE: deque[Iterable[Any]] = deque(maxlen=0)  # keeps nothing
-_IGNORE: Reader = _NOWHERE.append  # (a C-level no-op, for parse_object)
-
-
-def _plain_name(name: object) -> TypeGuard[str]:
-    """A non-empty ``str`` that ``ValidateRBACName`` accepts."""
-    return (
-        type(name) is str
-        and name != ""
-        and "/" not in name
-        and "%" not in name
-        and name != "."
-        and name != ".."
-    )
-
-
-def _plain_labels(value: Any, read: Reader) -> tuple[tuple[str, str], ...] | None:
-    if type(value) is not dict:
-        return None
-    for key, val in value.items():
-        if type(key) is not str or type(val) is not str:
-            return None
-        if _label_key_problem(key) or _label_value_problem(val):
-            return None
-    if value:
-        read(value)
-        read(value.values())
-    return tuple(sorted(value.items()))
-
-
-def _plain_annotations(value: Any, read: Reader) -> bool:
-    if type(value) is not dict or not all(
-        type(k) is str and type(v) is str for k, v in value.items()
-    ):
-        return False
-    if value:
-        read(value)
-        read(value.values())
-    return True
-
-
-def _plain_rules(value: Any, read: Reader) -> tuple[PolicyRule, ...] | None:
-    if value is None:
-        return ()
-    if type(value) is not list:
-        return None
-    rules = []
-    join = "".join
-    for raw in value:
-        if type(raw) is not dict or not raw.keys() <= _PLAIN_RULE:
-            return None
-        get = raw.get
-        verbs, groups, resources = get("verbs"), get("apiGroups"), get("resources")
-        names = get("resourceNames")
-        if (
-            type(verbs) is not list
-            or type(groups) is not list
-            or type(resources) is not list
-            or not (verbs and groups and resources)
-        ):
-            return None
-        if names is None:
-            names = ()
-        elif type(names) is not list:
-            return None
-        try:  # only str items join (as in _strings)
-            join(verbs), join(groups), join(resources), join(names)
-        except TypeError:
-            return None
-        read(verbs)
-        read(groups)
-        read(resources)
-        if names:
-            read(names)
-        # One object for each distinct rule: inputs repeat rules (every namespace's copy of a
-        # chart's Role), and a record is immutable. None separates the lists (items are str).
-        key = (*verbs, None, *groups, None, *resources, None, *names)
-        rule = _RULES.get(key)
-        if rule is None:
-            if len(_RULES) >= _RULES_KEPT:
-                _RULES.clear()
-            rule = _RULES[key] = PolicyRule(
-                tuple(verbs), tuple(groups), tuple(resources), tuple(names)
-            )
-        rules.append(rule)
-    return tuple(rules)
-
-
-def _plain_role_ref(value: Any, read: Reader, *, cluster: bool) -> RoleRef | None:
-    if type(value) is not dict or not value.keys() <= _ROLE_REF_FIELDS:
-        return None
-    get = value.get
-    group, kind, name = get("apiGroup"), get("kind"), get("name")
-    if group != RBAC_GROUP and group not in _NO_GROUP:
-        return None
-    if not (kind == "ClusterRole" or (kind == "Role" and not cluster)):
-        return None
-    if not _plain_name(name):
-        return None
-    read((group, kind, name))
-    return RoleRef(kind, name, RBAC_GROUP)
-
-
-def _plain_subjects(value: Any, read: Reader, *, cluster: bool) -> tuple[SubjectRef, ...] | None:
-    if value is None:
-        return ()
-    if type(value) is not list:
-        return None
-    subjects = []
-    for raw in value:
-        if type(raw) is not dict or not raw.keys() <= _SUBJECT_FIELDS:
-            return None
-        get = raw.get
-        kind, name, namespace, group = get("kind"), get("name"), get("namespace"), get("apiGroup")
-        if type(name) is not str or name == "":
-            return None
-        if namespace is not None and type(namespace) is not str:
-            return None
-        if kind == "ServiceAccount":
-            if group not in _NO_GROUP or not is_dns_subdomain(name):
-                return None
-            if cluster and not namespace:
-                return None
-            read((kind, name, namespace, group))
-            subjects.append(SubjectRef(kind, name, namespace or "", ""))
-        elif kind == "User" or kind == "Group":
-            if group != RBAC_GROUP and group not in _NO_GROUP:
-                return None
-            read((kind, name, namespace, group))
-            subjects.append(SubjectRef(kind, name, namespace or "", RBAC_GROUP))
-        else:
-            return None
-    return tuple(subjects)
-
-
-def parse_plain(
-    doc: Mapping[str, Any], default_namespace: str | None, read: Reader = _IGNORE
-) -> RbacObject | None:
-    """:func:`parse_object`'s answer if ``doc`` has the plain shape and is valid, else None.
-
-    Every scalar value of an object it returns, but null, the kind and ``apiVersion``, has been
-    handed to ``read`` (see above).
-    """
-    kind = doc.get("kind")
-    if type(kind) is not str:
-        return None
-    fields = _TOP_LEVEL.get(kind)
-    if fields is None or not doc.keys() <= fields or "aggregationRule" in doc:
-        return None
-    meta = doc.get("metadata")
-    if type(meta) is not dict or not meta.keys() <= _PLAIN_META:
-        return None
-    name = meta.get("name")
-    if not _plain_name(name):
-        return None
-    namespace = meta.get("namespace")
-    if namespace is not None and type(namespace) is not str:
-        return None
-    labels = meta.get("labels")
-    labels = () if labels is None else _plain_labels(labels, read)
-    annotations = meta.get("annotations")
-    if labels is None or not (annotations is None or _plain_annotations(annotations, read)):
-        return None
-    read((name, namespace))
-    if kind == "Role" or kind == "RoleBinding":
-        if not namespace:
-            if default_namespace is None:
-                return None
-            namespace = default_namespace
-        if kind == "Role":
-            rules = _plain_rules(doc.get("rules"), read)
-            return None if rules is None else Role(name, namespace, rules, labels)
-        role_ref = _plain_role_ref(doc.get("roleRef"), read, cluster=False)
-        subjects = _plain_subjects(doc.get("subjects"), read, cluster=False)
-        if role_ref is None or subjects is None:
-            return None
-        return RoleBinding(name, namespace, role_ref, subjects, labels)
-    if kind == "ClusterRole":
-        rules = _plain_rules(doc.get("rules"), read)
-        return None if rules is None else ClusterRole(name, rules, labels)
-    role_ref = _plain_role_ref(doc.get("roleRef"), read, cluster=True)
-    subjects = _plain_subjects(doc.get("subjects"), read, cluster=True)
-    if role_ref is None or subjects is None:
-        return None
-    return ClusterRoleBinding(name, role_ref, subjects, labels)
 
 
 # --- the packaged bootstrap policy -----------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 
 from skycheck import rbac
 from skycheck.errors import ExitCode, ManifestError
-from skycheck.manifests import load_manifests, parse_text
+from skycheck.manifests import Manifests, load_manifests, parse_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,6 +143,106 @@ class TestFormats:
         # kubectl's YAML (go-yaml v2) reads `on` as a boolean too: the API server rejects it.
         f = write(tmp_path / "a.yaml", ROLE.replace("verbs: [get]", "verbs: [get, on]"))
         assert "rules[0].verbs must be a list of strings" in error_of([f]).message
+
+    @pytest.mark.parametrize(
+        ("value", "problem"),
+        [
+            # YAML 1.1 values where a string belongs, as kubectl reads them: refused.
+            ("metadata: {name: on, namespace: ns}", "metadata.name must be a string"),
+            ("metadata: {name: r, namespace: 2001-12-14}", "metadata.namespace must be a string"),
+            ("metadata: {name: r, namespace: ns, labels: {a: yes}}", "labels.a must be a string"),
+            ("metadata: {name: 1:30, namespace: ns}", "metadata.name must be a string"),
+        ],
+    )
+    def test_yaml_1_1_values_where_a_string_belongs(
+        self, tmp_path: Path, value: str, problem: str
+    ) -> None:
+        f = write(tmp_path / "a.yaml", ROLE.replace("metadata: {name: r, namespace: ns}", value))
+        assert problem in error_of([f]).message
+        f = write(tmp_path / "b.yaml", ROLE.replace("[get]", "[get]\n  resourceNames: [012]"))
+        assert "rules[0].resourceNames must be a list of strings" in error_of([f]).message
+
+
+class TestFormat:
+    """JSON or YAML: by the extension, else by the first non-blank character."""
+
+    def test_by_extension(self, tmp_path: Path) -> None:
+        # A .json file is JSON even if YAML would read it; a .yaml file holding JSON is YAML.
+        flow = "{apiVersion: v1, kind: Namespace, metadata: {name: a}}"
+        err = error_of([write(tmp_path / "a.json", flow)])
+        assert err.where == "document 0" and "Expecting property name" in err.problem
+        assert load_manifests([write(tmp_path / "a.yaml", flow)]).namespaces == {"a"}
+        assert load_manifests([write(tmp_path / "b.yaml", NS_JSON)]).namespaces == {"a"}
+        # JSON with a duplicate key, in a .yaml file: the YAML loader refuses it too.
+        dup = '{"kind": "Namespace", "kind": "Namespace"}'
+        assert "duplicate key 'kind'" in error_of([write(tmp_path / "c.yaml", dup)]).problem
+
+    @pytest.mark.parametrize("name", ["rbac.txt", "rbac", "-"])
+    def test_by_the_first_character(self, tmp_path: Path, name: str) -> None:
+        def load(text: str) -> Manifests:
+            if name == "-":
+                return load_manifests(["-"], stdin=io.StringIO(text))
+            return load_manifests([write(tmp_path / name, text)])
+
+        def error(text: str) -> ManifestError:
+            with pytest.raises(ManifestError) as exc:
+                load(text)
+            return exc.value
+
+        assert load("\n  \t" + NS_JSON).namespaces == {"a"}
+        assert load("kind: Namespace\napiVersion: v1\nmetadata: {name: y}").namespaces == {"y"}
+        # Starts with "{" but is not JSON: a YAML flow mapping; if YAML fails too, the JSON
+        # error is the one shown.
+        flow = "{apiVersion: v1, kind: Namespace, metadata: {name: f}}"
+        assert load(flow).namespaces == {"f"}
+        assert "Expecting ',' delimiter" in error('{"kind": "Namespace" "x": [}').problem
+        assert "duplicate key 'kind'" in error('{"kind": "Namespace", "kind": "x"}').problem
+
+    def test_kubectl_get_json_list(self, tmp_path: Path) -> None:
+        """What ``kubectl get roles,rolebindings -A -o json`` writes: a List whose items carry
+        the server's metadata (uid, resourceVersion, managedFields, ...)."""
+        path = write(tmp_path / "rbac.json", kubectl_json(DOCS_SA.read_text()))
+        m = load_manifests([path])
+        from_yaml = load_manifests([DOCS_SA])
+        assert m.objects == from_yaml.objects and len(m.objects) == 8
+        assert m.service_accounts == from_yaml.service_accounts
+        assert m.sources == (str(path),) and m.warnings == from_yaml.warnings
+        assert load_manifests(["-"], stdin=io.StringIO(path.read_text())).objects == m.objects
+
+
+DOCS_SA = ROOT / "tests" / "manifests" / "create-sky-sa.yaml"
+
+
+def kubectl_json(yaml_text: str) -> str:
+    """The objects of a YAML manifest as ``kubectl get ... -o json`` prints them."""
+    import yaml
+
+    items = []
+    for i, doc in enumerate(d for d in yaml.safe_load_all(yaml_text) if d):
+        meta = doc["metadata"]
+        meta.update(
+            creationTimestamp="2026-12-07T10:00:00Z",
+            resourceVersion=str(400 + i),
+            uid=f"6f1c{i:04d}-0000-4000-8000-000000000000",
+            managedFields=[
+                {
+                    "apiVersion": doc["apiVersion"],
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:metadata": {"f:annotations": {".": {}}}},
+                    "manager": "kubectl-client-side-apply",
+                    "operation": "Update",
+                    "time": "2026-12-07T10:00:00Z",
+                }
+            ],
+        )
+        meta.setdefault("annotations", {})["kubectl.kubernetes.io/last-applied-configuration"] = (
+            json.dumps(doc, default=str) + "\n"
+        )
+        items.append(doc)
+    return json.dumps(
+        {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}},
+        indent=4,
+    )
 
 
 class TestPaths:

@@ -1041,3 +1041,33 @@ def test_ten_thousand_objects_evaluate_fast() -> None:
     # Generous bounds (shared CI machines): a linear scan per request would take far longer.
     assert built < 5.0
     assert spent < 3.0, f"4000 decisions took {spent:.2f}s"
+
+
+def test_equal_rules_are_one_object_and_still_validated_each_time() -> None:
+    """parse_object shares one PolicyRule among equal rules (records are immutable), keeps no
+    more than a bounded number, and still refuses a shared rule where it is not allowed."""
+    from skycheck.rbac import parse
+
+    def role(kind: str, name: str, rule: dict[str, Any]) -> dict[str, Any]:
+        meta = {"name": name, "namespace": "ns"} if kind == "Role" else {"name": name}
+        return {
+            "apiVersion": rbac.RBAC_API_VERSION,
+            "kind": kind,
+            "metadata": meta,
+            "rules": [rule],
+        }
+
+    pods = {"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}
+    a = rbac.parse_object(role("Role", "a", dict(pods)))
+    b = rbac.parse_object(role("ClusterRole", "b", dict(pods)))
+    assert isinstance(a, rbac.Role) and isinstance(b, rbac.ClusterRole)
+    assert a.rules == b.rules and a.rules[0] is b.rules[0]
+    urls = {"verbs": ["get"], "nonResourceURLs": ["/healthz"]}
+    assert rbac.parse_object(role("ClusterRole", "c", urls)).rules[0].non_resource_urls == (
+        "/healthz",
+    )
+    with pytest.raises(rbac.InvalidObjectError, match="a Role cannot grant non-resource URLs"):
+        rbac.parse_object(role("Role", "d", urls))
+    for i in range(parse._RULES_KEPT + 10):
+        rbac.parse_object(role("Role", "e", {**pods, "verbs": [f"verb-{i}"]}))
+        assert len(parse._RULES) <= parse._RULES_KEPT
