@@ -44,7 +44,7 @@ def run_live(
     from skycheck import kube, skyconfig
 
     config = kube.read_kubeconfig(req.kubeconfig)
-    sky = _sky_config(req)
+    sky = sky_config(req)
     view = _kube_view(config) if sky is not None else None
     selection = skyconfig.ContextSelection(())
     if req.all_contexts:
@@ -127,7 +127,7 @@ def _progress(message: str) -> Iterator[None]:
         yield
 
 
-def _sky_config(req: CheckRequest) -> SkyConfig | None:
+def sky_config(req: CheckRequest) -> SkyConfig | None:
     """The SkyPilot config shaping the check: --sky-config, else SkyPilot's own file, if any.
 
     A file named by ``$SKYPILOT_CONFIG`` or ``$SKYPILOT_GLOBAL_CONFIG`` must
@@ -214,7 +214,7 @@ class _Who:
         return self.sa is None and self.as_user is None
 
 
-def _identities(
+def identities_for(
     req: CheckRequest,
     catalogue: Catalogue,
     derivation: Derivation | None,
@@ -333,7 +333,9 @@ def _live_context(run: _ContextRun) -> list[Report]:
         else:
             namespace = derivation.namespace
         namespace = identity.validate_namespace(namespace)
-        whos = _identities(req, run.catalogue, derivation, run.features, run.required, run.fail_on)
+        whos = identities_for(
+            req, run.catalogue, derivation, run.features, run.required, run.fail_on
+        )
         warnings = derivation.warnings if derivation else _context_warnings(info)
         if run.kubeconfig.in_cluster:
             warnings = (

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from skycheck import rbac, yamlio
+from skycheck.apiserver import ApiServer, find_api_servers
 from skycheck.errors import InputError, ManifestError
 
 STDIN = "-"
@@ -50,6 +51,7 @@ class Manifests:
     sources: tuple[str, ...]  # files read, in order ("-" for stdin)
     warnings: tuple[str, ...] = ()
     ignored: int = 0  # documents of other kinds
+    api_servers: tuple[ApiServer, ...] = ()  # SkyPilot API server Deployments (apiserver.py)
 
 
 class _Collector:
@@ -63,6 +65,9 @@ class _Collector:
         self.warnings: list[str] = []
         self.defaulted: list[str] = []
         self.ignored = 0
+        # Deployments and ConfigMaps, kept whole: a SkyPilot API server among them names the
+        # identity and config to check (apiserver.find_api_servers).
+        self.workloads: list[tuple[dict[str, Any], str]] = []
 
     def add_document(self, doc: Any, source: str, where: str, depth: int = 0) -> None:
         if doc is None:
@@ -97,6 +102,8 @@ class _Collector:
                 (_namespace(doc, source, where) or self.default_namespace, name)
             )
         else:
+            if (api_version, kind) in (("apps/v1", "Deployment"), ("v1", "ConfigMap")):
+                self.workloads.append((doc, f"{source} {where}"))
             self.ignored += 1
 
     def _add_list(
@@ -193,6 +200,7 @@ class _Collector:
             sources=tuple(sources),
             warnings=tuple(warnings),
             ignored=self.ignored,
+            api_servers=find_api_servers(self.workloads, self.default_namespace),
         )
 
 

@@ -70,8 +70,6 @@ def validate(req: CheckRequest) -> None:
         raise UsageError("--manifests checks offline; it takes no --context")
     if req.sky_config is not None and req.no_sky_config:
         raise UsageError("--sky-config and --no-sky-config exclude each other")
-    if req.manifests and not (req.sa or req.as_user):
-        raise UsageError("--manifests needs an identity: --sa NAME -n NS or --as USER")
     if req.timeout <= 0 or req.request_timeout <= 0:
         raise UsageError("--timeout and --request-timeout must be positive")
     if not 1 <= req.max_inflight <= 256:

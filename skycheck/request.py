@@ -10,12 +10,13 @@ output (``emit.py``), and returns the exit code of the worst report that gates. 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from skycheck import applicability, identity
 from skycheck.catalogue import Catalogue, load_catalogue, select_features
 from skycheck.emit import emit, with_fix, write_fix
 from skycheck.engine import run_check
-from skycheck.errors import ExitCode
+from skycheck.errors import ExitCode, UsageError
 from skycheck.models import FailOn, Profile, Report, gate_verdict, verdict_exit_code
 from skycheck.plan import (
     CheckRequest,
@@ -26,6 +27,10 @@ from skycheck.plan import (
     subject_for,
     validate,
 )
+
+if TYPE_CHECKING:
+    from skycheck.manifests import Manifests
+    from skycheck.review import Reviewer
 
 
 def execute(req: CheckRequest) -> int:
@@ -39,7 +44,7 @@ def execute(req: CheckRequest) -> int:
     version, version_note = skypilot_version.select(req.skypilot_version)
     shape = RunShape(version, Profile(req.profile))
     if req.manifests:
-        reports = [_offline(req, catalogue, features, required, fail_on, shape)]
+        reports = _offline(req, catalogue, features, required, fail_on, shape)
     else:
         from skycheck.live_run import run_live
 
@@ -64,19 +69,107 @@ def _offline(
     required: tuple[str, ...],
     fail_on: FailOn,
     shape: RunShape,
-) -> Report:
+) -> list[Report]:
     from skycheck.manifests import load_manifests
     from skycheck.review.offline import OfflineReviewer
 
     namespace = identity.validate_namespace(req.namespace or sa_namespace(req.sa) or "default")
     loaded = load_manifests(list(req.manifests), default_namespace=namespace)
     reviewer = OfflineReviewer.from_manifests(loaded)
+    if not (req.sa or req.as_user):
+        return _offline_api_server(
+            req, catalogue, loaded, reviewer, features, required, fail_on, shape
+        )
     role = applicability.for_flags(req.sa, req.remote_identity)
     plan = shape.plan(namespace, features, required, fail_on, None, role)
     target = Target(plan, req.sa, req.as_user, req.as_groups)
     subject = subject_for(target)
-    assert subject is not None  # validate requires an identity offline
-    return run_check(catalogue, plan, subject, reviewer)
+    assert subject is not None  # an identity flag was given
+    return [run_check(catalogue, plan, subject, reviewer)]
+
+
+def _offline_api_server(
+    req: CheckRequest,
+    catalogue: Catalogue,
+    loaded: Manifests,
+    reviewer: Reviewer,
+    features: tuple[str, ...],
+    required: tuple[str, ...],
+    fail_on: FailOn,
+    shape: RunShape,
+) -> list[Report]:
+    """No identity flag: the SkyPilot API server Deployment in the manifests names it.
+
+    Its ServiceAccount is checked as the in-cluster launcher with the SkyPilot config of its
+    ConfigMap (``--sky-config`` wins), as SkyPilot resolves the in-cluster context, and so
+    is the account its pods run as, as a live check of that setup would.
+    """
+    from skycheck import skyconfig
+    from skycheck.live_run import identities_for, sky_config
+
+    servers = loaded.api_servers
+    if not servers:
+        raise UsageError(
+            "--manifests needs an identity: --sa NAME -n NS or --as USER "
+            "(or the manifests of a SkyPilot API server Deployment)"
+        )
+    if len(servers) > 1:
+        names = ", ".join(f"{s.namespace}/{s.name}" for s in servers)
+        raise UsageError(
+            f"the manifests hold {len(servers)} SkyPilot API server Deployments ({names}): "
+            "pass --sa NAMESPACE:NAME for the one to check"
+        )
+    server = servers[0]
+    account = f"{server.namespace}:{server.service_account}"
+    if not server.in_cluster:
+        raise UsageError(
+            f"{server.describe()} does not mount a service-account token "
+            f"(automountServiceAccountToken: false), so it does not launch as {account}: "
+            "pass --sa or --as for the identity its kubeconfig holds"
+        )
+    found: list[str] = []  # where the config came from: said in every report
+    sky = sky_config(req) if req.sky_config is not None or req.no_sky_config else None
+    if sky is None and not req.no_sky_config and req.sky_config is None:
+        if server.config_text is not None:
+            sky = skyconfig.parse_sky_config_text(server.config_text, server.config_source)
+            found.append(f"SkyPilot config from {server.config_source}")
+        elif server.config_map is not None:
+            found.append(
+                f"its SkyPilot config (ConfigMap {server.config_map}) is not in the manifests: "
+                "checked with SkyPilot's defaults"
+            )
+    view = skyconfig.KubeView(
+        in_cluster=True, in_cluster_namespace=server.namespace, env=server.env
+    )
+    _, setups = skyconfig.resolve(sky, view)
+    setup = next((s for s in setups if s.context == view.in_cluster_name), None)
+    if setup is None:
+        raise UsageError(
+            f"{server.describe()}: its SkyPilot config does not let it use its own cluster "
+            f"(context {view.in_cluster_name} is not among kubernetes.allowed_contexts)"
+        )
+    if setup.error is not None:
+        raise setup.error
+    derivation = setup.derivation
+    assert derivation is not None
+    plain = replace(req, sa=None, as_user=None, as_groups=())
+    reports = []
+    for who in identities_for(plain, catalogue, derivation, features, required, fail_on):
+        plan = shape.plan(
+            derivation.namespace, who.features, who.required, who.fail_on, None, who.role
+        )
+        sa = account if who.is_caller else who.sa
+        assert sa is not None
+        subject = identity.service_account(sa, derivation.namespace)
+        report = run_check(catalogue, plan, subject, reviewer, extra_warnings=derivation.warnings)
+        who_note = (
+            f"{account} is the account of {server.describe()}: checked as the in-cluster launcher"
+            if who.is_caller
+            else f"the account the pods of {server.describe()} run as"
+        )
+        notes = (who_note, *found, *derivation.notes)
+        reports.append(replace(report, notes=notes, gates=not who.managed))
+    return reports
 
 
 __all__ = ["CheckRequest", "ExitCode", "execute"]
