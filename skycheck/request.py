@@ -2,7 +2,8 @@
 
 ``execute`` picks the reviewer (live or offline), runs one check per context
 and identity, renders, writes the fix-it manifest, prints warnings to stderr
-and returns the exit code. It raises ``SkycheckError`` for anything the user
+and returns the exit code (``collect`` alone runs the checks and returns the reports,
+which ``finish`` writes). It raises ``SkycheckError`` for anything the user
 must fix; the CLI turns that into one line.
 """
 
@@ -13,7 +14,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from skycheck import applicability, identity, outfile
 from skycheck.catalogue import Catalogue, load_catalogue, select_features
@@ -118,6 +119,39 @@ def _subject_for(target: Target) -> Subject | None:
 
 def execute(req: CheckRequest) -> int:
     """Run the request; return the process exit code."""
+    return finish(req, collect(req))
+
+
+class Outcome(NamedTuple):
+    """A check's reports before they are written anywhere (the watcher and the GitHub
+    Action render them more than once). A NamedTuple: frozen, and an offline run does not
+    import ``dataclasses`` for it (tests/differential/test_offline_imports.py)."""
+
+    reports: tuple[Report, ...]
+    multi: bool  # the multi-report form
+    per_context: bool  # one fix file per context
+
+    @property
+    def payload(self) -> Report | list[Report]:
+        """What ``render`` takes: the lone report, or the list in the multi form."""
+        return list(self.reports) if self.multi else self.reports[0]
+
+    @property
+    def exit_code(self) -> int:
+        return verdict_exit_code(gate_verdict(list(self.reports)))
+
+
+def finish(req: CheckRequest, outcome: Outcome) -> int:
+    """Write the fix and the report as the request says; return the exit code."""
+    reports = list(outcome.reports)
+    if req.fix_path is not None:
+        _write_fix(req.fix_path, reports, outcome.per_context)
+    _emit(req, reports, outcome.multi, outcome.per_context)
+    return outcome.exit_code
+
+
+def collect(req: CheckRequest) -> Outcome:
+    """Run the request's checks and return the reports (with their fixes), writing nothing."""
     _validate(req)
     catalogue = load_catalogue()
     features, required = select_features(catalogue, req.features, req.all_features)
@@ -136,11 +170,7 @@ def execute(req: CheckRequest) -> int:
     # One fix file per context only when several contexts were checked; the identities
     # of one context share its file (their objects have different names).
     per_context = _is_multi(req) or len({r.context for r in reports}) > 1
-    reports = [_with_fix(r) for r in reports]
-    if req.fix_path is not None:
-        _write_fix(req.fix_path, reports, per_context)
-    _emit(req, reports, multi, per_context)
-    return verdict_exit_code(gate_verdict(reports))
+    return Outcome(tuple(_with_fix(r) for r in reports), multi, per_context)
 
 
 @record
@@ -700,4 +730,4 @@ def _emit(req: CheckRequest, reports: list[Report], multi: bool, per_context: bo
         sys.stdout.flush()
 
 
-__all__ = ["CheckRequest", "ExitCode", "execute"]
+__all__ = ["CheckRequest", "ExitCode", "Outcome", "collect", "execute", "finish"]
