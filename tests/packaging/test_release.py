@@ -27,9 +27,7 @@ DOCS_MANIFEST = ROOT / "tests" / "manifests" / "create-sky-sa.yaml"
 
 
 def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=900, check=False, **kwargs
-    )  # type: ignore[call-overload, no-any-return]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False, **kwargs)  # type: ignore[call-overload, no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +58,7 @@ def test_wheel_holds_the_package_data_and_nothing_of_the_tests(dist):
     ):
         assert needed in names, needed
     assert not any(n.startswith("tests/") for n in names)
-    entry_points = zipfile.ZipFile(wheel).read(
-        f"skycheck-{__version__}.dist-info/entry_points.txt"
-    )
+    entry_points = zipfile.ZipFile(wheel).read(f"skycheck-{__version__}.dist-info/entry_points.txt")
     assert b"skycheck = " in entry_points and b"kubectl-skycheck = " in entry_points
     (sdist,) = dist.glob("*.tar.gz")
     with tarfile.open(sdist) as archive:
