@@ -30,7 +30,7 @@ from skycheck.errors import ExitCode, SkycheckError, UsageError
 if TYPE_CHECKING:
     from skycheck.request import CheckRequest
 
-OUTPUTS = ("table", "json", "yaml", "junit", "sarif", "markdown", "github")
+OUTPUTS = ("table", "json", "yaml", "junit", "sarif", "markdown", "github", "prometheus")
 FAIL_ON = ("required", "optional", "never")
 PROFILES = ("skypilot", "docs")
 
