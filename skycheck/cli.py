@@ -284,6 +284,30 @@ def manifest_command(
         typer.echo(text, nl=False)
 
 
+@app.command(
+    "watch",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def watch_command(
+    ctx: typer.Context,
+    interval: Annotated[
+        float, typer.Option("--interval", metavar="SECONDS", help="Seconds between checks.")
+    ] = 300.0,
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", help="Serve /metrics on this port.")
+    ] = 9090,
+    address: Annotated[
+        str, typer.Option("--address", metavar="ADDR", help="Listen on this address.")
+    ] = "0.0.0.0",
+) -> None:
+    """Re-check on an interval and serve Prometheus metrics on /metrics (check flags follow)."""
+    from skycheck.checkargs import parse_check_args
+    from skycheck.watch import serve
+
+    request = parse_check_args(list(ctx.args), "skycheck watch")
+    raise typer.Exit(serve(request, interval=interval, port=port, address=address))
+
+
 _fail = fastargv.fail
 
 
