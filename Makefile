@@ -47,7 +47,7 @@ inventory: install
 	$(BIN)/python -m tests.skypilot inventory
 
 unit: install
-	$(BIN)/pytest -q -m "not cluster and not skypilot"
+	$(BIN)/pytest -q -m "not cluster and not skypilot and not packaging"
 
 bench-smoke: install
 	$(BIN)/python benchmarks/run.py --smoke

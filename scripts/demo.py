@@ -1,12 +1,12 @@
 """The README's first command (`make demo`): skycheck's main job, end to end.
 
-1. Start a local Kubernetes control plane (built from Go modules on first use).
-2. Apply the SkyPilot docs' example service account with one realistic mistake:
-   the docs' short skypilot-system snippet, which grants nothing.
-3. `skycheck --sa sky-sa -n default --all-features --fix fix.yaml`: the findings.
+1. The offline check first, from the manifest alone: the SkyPilot docs' example service
+   account with one realistic mistake (the docs' short skypilot-system snippet, which
+   grants nothing). It needs no cluster, so the answer is on screen within seconds.
+2. Start a local Kubernetes control plane (built from Go modules on first use: minutes).
+3. Apply the same manifest; `skycheck --sa sky-sa -n default --all-features --fix fix.yaml`.
 4. Apply the fix as admin, check again: green.
-5. The same check offline, from the manifest alone (no cluster needed).
-6. Stop the control plane (always, also on failure or Ctrl-C).
+5. Stop the control plane (always, also on failure or Ctrl-C).
 """
 
 from __future__ import annotations
@@ -53,6 +53,32 @@ def show(cmd: list[str], *, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> 
 
 def main() -> int:
     WORK.mkdir(exist_ok=True)
+    # The broken manifest: the docs' create-sky-sa.yaml with the docs' short snippet.
+    docs = (ROOT / "tests" / "manifests" / "create-sky-sa.yaml").read_text()
+    assert GOOD_SNIPPET in docs
+    broken = WORK / "create-sky-sa.yaml"
+    broken.write_text(docs.replace(GOOD_SNIPPET, DOCS_SHORT_SNIPPET))
+    # The answer first: offline needs no cluster, so a newcomer sees the finding in seconds
+    # rather than after the first build of the control plane.
+    say(
+        "the docs' create-sky-sa.yaml with the docs' short skypilot-system snippet (a "
+        "realistic mistake: it grants nothing), checked offline from the manifest alone"
+    )
+    show(
+        [
+            SKYCHECK,
+            "--manifests",
+            str(broken),
+            "--sa",
+            "sky-sa",
+            "-n",
+            "default",
+            "-f",
+            "object-store-mounting",
+        ],
+        env=dict(os.environ),
+        ok=(1,),
+    )
     cluster_dir = WORK / "cluster"
     say("starting a local kube-apiserver with RBAC (first run builds it: ~10 min)")
     up = subprocess.run(
@@ -73,14 +99,7 @@ def main() -> int:
     }
     kubectl = info["kubectl"]
     try:
-        say(
-            "applying SkyPilot's create-sky-sa.yaml, with the docs' short skypilot-system "
-            "snippet (a realistic mistake: it grants nothing)"
-        )
-        docs = (ROOT / "tests" / "manifests" / "create-sky-sa.yaml").read_text()
-        assert GOOD_SNIPPET in docs
-        broken = WORK / "create-sky-sa.yaml"
-        broken.write_text(docs.replace(GOOD_SNIPPET, DOCS_SHORT_SNIPPET))
+        say("the live part: applying the same manifest to the local cluster")
         show([kubectl, "create", "namespace", "ingress-nginx"], env=env, ok=(0, 1))
         show([kubectl, "apply", "-f", str(broken)], env=env)
 
@@ -110,22 +129,6 @@ def main() -> int:
             time.sleep(0.25 * (attempt + 1))
         show([SKYCHECK, "--sa", "sky-sa", "-n", "default", "--all-features"], env=env)
 
-        say("the same check offline, from the manifest alone (no cluster needed)")
-        show(
-            [
-                SKYCHECK,
-                "--manifests",
-                str(broken),
-                "--sa",
-                "sky-sa",
-                "-n",
-                "default",
-                "-f",
-                "object-store-mounting",
-            ],
-            env=env,
-            ok=(1,),
-        )
         say("demo done: the broken setup was caught, fixed and re-checked green")
         return 0
     finally:

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from skycheck import __version__
+from skycheck.errorline import fail, internal_error
 from skycheck.errors import ExitCode, SkycheckError, UsageError
 
-OUTPUTS = ("table", "json", "yaml", "junit", "sarif", "markdown", "github")
+if TYPE_CHECKING:
+    from skycheck.request import CheckRequest
+
+OUTPUTS = ("table", "json", "yaml", "junit", "sarif", "markdown", "github", "prometheus")
 FAIL_ON = ("required", "optional", "never")
 PROFILES = ("skypilot", "docs")
 
@@ -177,9 +181,74 @@ def check(
     """Check that an identity may do everything SkyPilot needs (default command)."""
     if ctx.invoked_subcommand is not None:
         return
-    from skycheck.request import CheckRequest, execute
+    from skycheck.request import execute
 
-    request = CheckRequest(
+    request = build_request(
+        sa=sa,
+        namespace=namespace,
+        as_user=as_user,
+        as_groups=as_groups,
+        context=context,
+        all_contexts=all_contexts,
+        kubeconfig=kubeconfig,
+        feature=feature,
+        all_features=all_features,
+        output=output,
+        output_file=output_file,
+        fix=fix,
+        fail_on=fail_on,
+        profile=profile,
+        skypilot_version=skypilot_version,
+        remote_identity=remote_identity,
+        manifests=manifests,
+        sky_config=sky_config,
+        no_sky_config=no_sky_config,
+        explain=explain,
+        timeout=timeout,
+        request_timeout=request_timeout,
+        max_inflight=max_inflight,
+        debug=debug,
+    )
+    try:
+        code = execute(request)
+    except KeyboardInterrupt:
+        # typer would turn it into a silent exit 130; say why the check stopped.
+        code = fail("interrupted", 130)
+    raise typer.Exit(code)
+
+
+def build_request(
+    *,
+    sa: str | None,
+    namespace: str | None,
+    as_user: str | None,
+    as_groups: list[str] | None,
+    context: list[str] | None,
+    all_contexts: bool,
+    kubeconfig: str | None,
+    feature: list[str] | None,
+    all_features: bool,
+    output: str,
+    output_file: Path | None,
+    fix: Path | None,
+    fail_on: str,
+    profile: str,
+    skypilot_version: str | None,
+    remote_identity: str | None,
+    manifests: list[str] | None,
+    sky_config: Path | None,
+    no_sky_config: bool,
+    explain: bool,
+    timeout: float,
+    request_timeout: float,
+    max_inflight: int,
+    debug: bool,
+) -> CheckRequest:
+    """The check command's flags (as typer parsed them) as a ``CheckRequest``; the watcher
+    and the GitHub Action build theirs here too (``parse_check_args``)."""
+    from skycheck.request import CheckRequest
+
+    return CheckRequest(
         sa=sa,
         namespace=namespace,
         as_user=as_user,
@@ -205,12 +274,6 @@ def check(
         max_inflight=max_inflight,
         debug=debug,
     )
-    try:
-        code = execute(request)
-    except KeyboardInterrupt:
-        # typer would turn it into a silent exit 130; say why the check stopped.
-        code = _fail("interrupted", 130)
-    raise typer.Exit(code)
 
 
 @app.command("rules")
@@ -308,29 +371,27 @@ def _quiet_root_logger(debug: bool) -> None:
         logging.getLogger().addHandler(logging.NullHandler())
 
 
-def _fail(message: str, code: int) -> int:
-    """Write one error line to stderr and return ``code``."""
-    from skycheck.secrets import redact
+@app.command(
+    "watch",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def watch_command(
+    ctx: typer.Context,
+    interval: Annotated[
+        float, typer.Option("--interval", metavar="SECONDS", help="Seconds between checks.")
+    ] = 300.0,
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", help="Serve /metrics on this port.")
+    ] = 9090,
+    address: Annotated[
+        str, typer.Option("--address", metavar="ADDR", help="Listen on this address.")
+    ] = "0.0.0.0",
+) -> None:
+    """Re-check on an interval and serve Prometheus metrics on /metrics (check flags follow)."""
+    from skycheck.watch import serve
 
-    # Messages quote names from input files: escape control and bidi characters so a
-    # manifest cannot move the cursor, recolour or reorder the terminal line.
-    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in redact(message))
-    sys.stderr.write(f"skycheck: error: {line}\n")
-    return code
-
-
-def _internal_error(exc: BaseException, debug: bool) -> int:
-    """A bug: one redacted line (a traceback without locals only with --debug), exit 3."""
-    from skycheck.secrets import redact
-
-    if debug:
-        import traceback
-
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        sys.stderr.write(redact(text))
-    # Redact before cutting to length: a cut secret no longer matches its redaction.
-    first = redact(str(exc)).splitlines()[0] if str(exc) else ""
-    return _fail(f"internal error: {type(exc).__name__}: {first}"[:400], ExitCode.UNDECIDED)
+    request = parse_check_args(list(ctx.args), "skycheck watch")
+    raise typer.Exit(serve(request, interval=interval, port=port, address=address))
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -353,17 +414,43 @@ def run(argv: list[str] | None = None) -> int:
     except Exit as exc:
         return int(exc.exit_code)
     except SkycheckError as exc:
-        return _fail(exc.one_line(), exc.exit_code)
+        return fail(exc.one_line(), exc.exit_code)
     except ClickUsageError as exc:
-        return _fail(" ".join(exc.format_message().split()), ExitCode.USAGE)
+        return fail(" ".join(exc.format_message().split()), ExitCode.USAGE)
     except Abort:
-        return _fail("interrupted", 130)
+        return fail("interrupted", 130)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return fail("interrupted", 130)
     except Exception as exc:  # a bug: never a traceback with locals, never a secret
-        return _internal_error(exc, debug)
+        return internal_error(exc, debug)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point (``skycheck``, ``kubectl-skycheck``, ``python -m skycheck``)."""
     sys.exit(run(argv))
+
+
+# The check command's flags, read by the typer app's own parser: ``skycheck watch`` and the
+# GitHub Action (skycheck/github_action.py) take the same flags as the check itself.
+_NOT_REQUEST = frozenset({"version"})  # parameters of the check callback, not of a request
+
+
+def parse_check_args(args: list[str], command: str = "skycheck") -> CheckRequest:
+    """``args`` (check flags only) as the request the check command would build.
+
+    A bad flag or value raises ``UsageError`` with click's message (exit 2).
+    """
+    import typer.main
+    from typer._click.exceptions import UsageError as ClickUsageError
+
+    group = typer.main.get_command(app)
+    try:
+        # The group's own parameters are the check callback's; parse only those.
+        ctx = group.make_context(command, list(args), resilient_parsing=False)
+    except ClickUsageError as exc:
+        raise UsageError(" ".join(exc.format_message().split())) from None
+    leftover = [*getattr(ctx, "_protected_args", ()), *ctx.args]
+    if leftover:
+        raise UsageError(f"unexpected argument {leftover[0]!r} (only check flags belong here)")
+    params = {k: v for k, v in ctx.params.items() if k not in _NOT_REQUEST}
+    return build_request(**params)

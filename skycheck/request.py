@@ -5,11 +5,13 @@ version, runs the check offline (here: one report over the manifests) or live
 (``live_run.py``: one report per context and identity), adds the fixes and writes the
 output (``emit.py``), and returns the exit code of the worst report that gates. It raises
 ``SkycheckError`` for anything the user must fix; the CLI turns that into one line.
+``collect`` alone runs the checks and returns the reports, which ``finish`` writes (the
+watcher and the GitHub Action render them more than once).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from skycheck import applicability, identity
@@ -35,6 +37,39 @@ if TYPE_CHECKING:
 
 def execute(req: CheckRequest) -> int:
     """Run the request; return the process exit code."""
+    return finish(req, collect(req))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A check's reports before they are written anywhere (the watcher and the GitHub
+    Action render them more than once)."""
+
+    reports: tuple[Report, ...]
+    multi: bool  # the multi-report form
+    per_context: bool  # one fix file per context
+
+    @property
+    def payload(self) -> Report | list[Report]:
+        """What ``render`` takes: the lone report, or the list in the multi form."""
+        return list(self.reports) if self.multi else self.reports[0]
+
+    @property
+    def exit_code(self) -> int:
+        return verdict_exit_code(gate_verdict(list(self.reports)))
+
+
+def finish(req: CheckRequest, outcome: Outcome) -> int:
+    """Write the fix and the report as the request says; return the exit code."""
+    reports = list(outcome.reports)
+    if req.fix_path is not None:
+        write_fix(req.fix_path, reports, outcome.per_context)
+    emit(req, reports, outcome.multi, outcome.per_context)
+    return outcome.exit_code
+
+
+def collect(req: CheckRequest) -> Outcome:
+    """Run the request's checks and return the reports (with their fixes), writing nothing."""
     validate(req)
     catalogue = load_catalogue()
     features, required = select_features(catalogue, req.features, req.all_features)
@@ -55,11 +90,7 @@ def execute(req: CheckRequest) -> int:
     # One fix file per context only when several contexts were checked; the identities
     # of one context share its file (their objects have different names).
     per_context = is_multi(req) or len({r.context for r in reports}) > 1
-    reports = [with_fix(r) for r in reports]
-    if req.fix_path is not None:
-        write_fix(req.fix_path, reports, per_context)
-    emit(req, reports, multi, per_context)
-    return verdict_exit_code(gate_verdict(reports))
+    return Outcome(tuple(with_fix(r) for r in reports), multi, per_context)
 
 
 def _offline(
@@ -172,4 +203,4 @@ def _offline_api_server(
     return reports
 
 
-__all__ = ["CheckRequest", "ExitCode", "execute"]
+__all__ = ["CheckRequest", "ExitCode", "Outcome", "collect", "execute", "finish"]

@@ -36,6 +36,7 @@ class OutputFormat(str, enum.Enum):
     SARIF = "sarif"
     MARKDOWN = "markdown"
     GITHUB = "github"
+    PROMETHEUS = "prometheus"
 
 
 Renderer = Callable[[Reports, RenderOptions], str]
@@ -83,6 +84,12 @@ def _github(reports: Reports, options: RenderOptions) -> str:
     return render_github(reports, options)
 
 
+def _prometheus(reports: Reports, options: RenderOptions) -> str:
+    from skycheck.render.prometheus import render_prometheus
+
+    return render_prometheus(reports, options)
+
+
 RENDERERS: Mapping[OutputFormat, Renderer] = MappingProxyType(
     {
         OutputFormat.TABLE: _table,
@@ -92,6 +99,7 @@ RENDERERS: Mapping[OutputFormat, Renderer] = MappingProxyType(
         OutputFormat.SARIF: _sarif,
         OutputFormat.MARKDOWN: _markdown,
         OutputFormat.GITHUB: _github,
+        OutputFormat.PROMETHEUS: _prometheus,
     }
 )
 

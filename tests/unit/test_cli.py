@@ -170,3 +170,33 @@ def test_a_check_that_stops_says_why_in_one_line(monkeypatch, capsys, fault, cod
     assert run(["--manifests", str(DOCS_SA), "--sa", "sky-sa", "-n", "default"]) == code
     captured = capsys.readouterr()
     assert captured.err == line + "\n" and captured.out == ""
+
+
+def test_watch_refuses_what_it_cannot_honour(capsys):
+    from skycheck import cli
+
+    for args, message in (
+        (["--interval", "0.5", "--sa", "x"], "--interval must be at least 1 second"),
+        (["--port", "70000", "--sa", "x"], "--port must be between 0 and 65535"),
+        (["-o", "json", "--sa", "x"], "it takes no -o, --output-file or --fix"),
+        (["--sa", "x", "stray"], "unexpected argument 'stray'"),
+    ):
+        assert cli.run(["watch", *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+
+
+def test_prometheus_client_stays_off_other_outputs():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from skycheck.cli import run\n"
+        "run(['--manifests', 'tests/manifests/create-sky-sa.yaml', '--sa', 'sky-sa',"
+        " '-n', 'default', '-o', 'json'])\n"
+        "print('prometheus_client' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert out.strip().splitlines()[-1] == "False"

@@ -41,6 +41,7 @@ from skycheck.models import (
     Subject,
 )
 from skycheck.render import RENDERERS, OutputFormat, render
+from skycheck.render import prometheus as prometheus_mod
 from skycheck.render import sarif as sarif_mod
 from skycheck.render.github import command, escape_data, escape_property
 from skycheck.render.json_report import report_schema, report_to_dict
@@ -59,6 +60,7 @@ EXT = {
     OutputFormat.SARIF: "sarif",
     OutputFormat.MARKDOWN: "md",
     OutputFormat.GITHUB: "github.txt",
+    OutputFormat.PROMETHEUS: "prom",
 }
 
 FIX_MANIFEST = """\
@@ -181,6 +183,12 @@ CASES: dict[str, Callable[[], Report | list[Report]]] = {
     "unknown": unknown_report,
     "multi": multi_reports,
 }
+
+
+@pytest.fixture(autouse=True)
+def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """-o prometheus says when it ran: one fixed time, so renders compare equal."""
+    monkeypatch.setattr(prometheus_mod, "_now", lambda: 1_700_000_000.0)
 
 
 def _render(case: str, fmt: OutputFormat) -> str:
@@ -668,3 +676,45 @@ def test_control_characters_never_reach_the_output(fmt: OutputFormat) -> None:
 def test_table_prints_markup_literally() -> None:
     text = render(hostile_report(), OutputFormat.TABLE, width=200)
     assert "red[/red] [bold]x[/bold]" in text
+
+
+# --- prometheus --------------------------------------------------------------------------
+
+
+def test_prometheus_parses_with_prometheus_clients_parser() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {
+        f.name: f for f in text_string_to_metric_families(_render("fail", OutputFormat.PROMETHEUS))
+    }
+    report = fail_report()
+    verdicts = {s.labels["verdict"]: s.value for s in families["skycheck_verdict"].samples}
+    assert verdicts == {"pass": 0.0, "fail": 1.0, "unknown": 0.0}
+    assert {s.labels["identity"] for s in families["skycheck_verdict"].samples} == {
+        report.subject.username
+    }
+    missing = {s.labels["feature"]: s.value for s in families["skycheck_missing_checks"].samples}
+    for name in report.features:
+        denied = [
+            f
+            for f in report.findings
+            if f.requirement.feature == name
+            and f.decision.value == "denied"
+            and report.profile.gates(f.requirement.effect)
+        ]
+        assert missing[name] == len(denied), name
+    assert sum(missing.values()) > 0
+    run = {s.labels["verdict"]: s.value for s in families["skycheck_run_verdict"].samples}
+    assert run["fail"] == 1.0
+    # No least-privilege audit in these reports: no excess family, never a false "none".
+    assert "skycheck_excess_permissions" not in families
+
+
+def test_prometheus_excess_by_risk_only_when_audited() -> None:
+    from types import SimpleNamespace
+
+    from skycheck.render.prometheus import _excess_by_risk
+
+    assert _excess_by_risk(fail_report()) is None
+    audited = SimpleNamespace(excess=[SimpleNamespace(risk="high"), SimpleNamespace(risk="high")])
+    assert _excess_by_risk(audited) == {"critical": 0, "high": 2, "medium": 0, "low": 0}  # type: ignore[arg-type]
