@@ -51,7 +51,7 @@ pytestmark = pytest.mark.cluster
 
 SCALE = max(1, int(os.environ.get("SKYCHECK_ORACLE_SCALE", "1")))
 DERANDOMIZE = not os.environ.get("SKYCHECK_DIFF_RANDOM")
-WORLDS = 24 * SCALE
+WORLDS = 16 * SCALE
 FULL = ("--all-features", "--remote-identity", "SERVICE_ACCOUNT")
 VERSIONS = ("0.14.1", "1.0.0.dev20261027")  # every proven SkyPilot version's checks
 SYSTEM = "skypilot-system"
