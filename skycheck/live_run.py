@@ -44,7 +44,9 @@ def run_live(
     from skycheck import kube, skyconfig
 
     config = kube.read_kubeconfig(req.kubeconfig)
+    dialect = shape.dialect
     sky = sky_config(req)
+    skyconfig.refuse_for_release(sky, dialect)
     view = _kube_view(config) if sky is not None else None
     selection = skyconfig.ContextSelection(())
     if req.all_contexts:
@@ -62,6 +64,7 @@ def run_live(
             view.current,
             in_cluster=view.in_cluster,
             env=view.environ,
+            dialect=dialect,
         )
         selection = replace(selection, warnings=(*view.warnings, *selection.warnings))
         if not selection.contexts:
@@ -288,6 +291,7 @@ def _derive(run: _ContextRun, info: ContextInfo) -> Derivation | None:
         exec_auth=info.exec_auth or info.auth_provider,
         namespace_flag=run.req.namespace or sa_namespace(run.req.sa),
         current_context=run.view.current,
+        dialect=run.shape.dialect,
     )
 
 

@@ -15,6 +15,7 @@ from skycheck import applicability, identity, outfile
 from skycheck.engine import CheckPlan
 from skycheck.errors import UsageError
 from skycheck.models import FailOn, Profile, SkyPilotVersion, Subject
+from skycheck.skyconfig_dialect import Dialect, for_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,11 @@ class RunShape:
 
     skypilot: SkyPilotVersion
     profile: Profile
+
+    @property
+    def dialect(self) -> Dialect:
+        """How the checked SkyPilot release reads its config (skycheck/skyconfig_dialect.py)."""
+        return for_version(self.skypilot.version)
 
     def plan(
         self,

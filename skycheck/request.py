@@ -172,7 +172,8 @@ def _offline_api_server(
     view = skyconfig.KubeView(
         in_cluster=True, in_cluster_namespace=server.namespace, env=server.env
     )
-    _, setups = skyconfig.resolve(sky, view)
+    skyconfig.refuse_for_release(sky, shape.dialect)
+    _, setups = skyconfig.resolve(sky, view, shape.dialect)
     setup = next((s for s in setups if s.context == view.in_cluster_name), None)
     if setup is None:
         raise UsageError(

@@ -38,6 +38,7 @@ from skycheck import yamlio
 from skycheck.catalogue import KNOWN_FEATURES
 from skycheck.errors import ConfigError, InputError
 from skycheck.names import is_dns_label, is_dns_subdomain
+from skycheck.skyconfig_dialect import CURRENT, Dialect
 
 # SkyPilot's own service account (sky/provision/kubernetes/utils.py,
 # DEFAULT_SERVICE_ACCOUNT_NAME). bootstrap_instances() in
@@ -98,6 +99,18 @@ class IdentityMap:
             if fnmatch.fnmatchcase(context, pattern):
                 return pattern, account
         return None
+
+    def exact(self, context: str) -> tuple[str, str] | None:
+        """Return (name, service account) for the entry named ``context`` exactly, or None.
+
+        SkyPilot before 0.13 reads the map as a dict (``remote_identity.get(context)``):
+        a pattern is a literal name, and the last of two equal keys wins.
+        """
+        found = None
+        for pattern, account in self.entries:
+            if pattern == context:
+                found = (pattern, account)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +417,34 @@ class _Parser:
         return value
 
 
+def refuse_for_release(config: SkyConfig | None, dialect: Dialect) -> None:
+    """Raise ConfigError where the release line's own schema rejects the whole file.
+
+    skycheck's parser takes what 0.14.1 takes; an older schema refuses some of it, and
+    SkyPilot then fails every command (sky/utils/schemas.py of that release).
+    """
+    if config is None:
+        return
+    if not dialect.schema_all_contexts and config.allowed_contexts == ALL_CONTEXTS:
+        raise ConfigError(
+            config.source,
+            "kubernetes.allowed_contexts",
+            f"SkyPilot {dialect.name} takes only a list here, not all (it rejects this file)",
+        )
+    if not dialect.schema_namespace:
+        settings = [("kubernetes", config.kubernetes)] + [
+            (f"kubernetes.context_configs.{name}", body) for name, body in config.context_configs
+        ]
+        for where, body in settings:
+            if body.namespace is not None:
+                raise ConfigError(
+                    config.source,
+                    f"{where}.namespace",
+                    f"SkyPilot {dialect.name} has no namespace key (it rejects this file); "
+                    "set the namespace in the kubeconfig context",
+                )
+
+
 # --- which contexts ------------------------------------------------------------------------
 
 
@@ -435,6 +476,7 @@ def select_contexts(
     *,
     in_cluster: bool = False,
     env: Mapping[str, str] | None = None,
+    dialect: Dialect = CURRENT,
 ) -> ContextSelection:
     """Resolve the contexts SkyPilot uses, like ``Kubernetes.existing_allowed_contexts``
     (sky/clouds/kubernetes.py).
@@ -463,7 +505,7 @@ def select_contexts(
     skipped_ssh = [n for n in dict.fromkeys(names) if n.startswith(SSH_CONTEXT_PREFIX)]
     wanted: list[str]
     if allowed == ALL_CONTEXTS or (
-        allowed is None and env_flag(env, ENV_ALLOW_ALL_CONTEXTS, False)
+        allowed is None and dialect.allow_all_env and env_flag(env, ENV_ALLOW_ALL_CONTEXTS, False)
     ):
         wanted = available
         why = (
@@ -507,7 +549,11 @@ def select_contexts(
         notes.append(
             "allowed_contexts lists " + (", ".join(chosen_contexts) or "no usable context")
         )
-    elif in_cluster_name in chosen_contexts and not env_flag(env, ENV_INCLUDES_IN_CLUSTER, True):
+    elif (
+        dialect.in_cluster_exclusion_env
+        and in_cluster_name in chosen_contexts
+        and not env_flag(env, ENV_INCLUDES_IN_CLUSTER, True)
+    ):
         chosen_contexts.remove(in_cluster_name)
         notes.append(f"{ENV_INCLUDES_IN_CLUSTER} is false: SkyPilot leaves out {in_cluster_name}")
     chosen_contexts = list(dict.fromkeys(chosen_contexts))
@@ -603,6 +649,7 @@ def derive(
     exec_auth: bool = False,
     namespace_flag: str | None = None,
     current_context: str | None = None,
+    dialect: Dialect = CURRENT,
 ) -> Derivation:
     """Derive namespace, identities and required features for one context.
 
@@ -634,13 +681,19 @@ def derive(
     warnings: list[str] = list(cfg.warnings)
 
     namespace, ns_source = _namespace(
-        cfg, ctx, context_name, kube_context_namespace, in_cluster_namespace, namespace_flag
+        cfg,
+        ctx,
+        context_name,
+        kube_context_namespace,
+        in_cluster_namespace,
+        namespace_flag,
+        dialect,
     )
     notes.append(
         f"namespace {namespace} (from {ns_source}); SkyPilot never creates it, so it must exist"
     )
 
-    identity, identity_source, mapped = _remote_identity(cfg, ctx, context_name)
+    identity, identity_source, mapped = _remote_identity(cfg, ctx, context_name, dialect)
     account, creates, account_notes = _pod_service_account(cfg, ctx, context_name, identity)
     if mapped is not None:
         notes.append(mapped)
@@ -723,7 +776,7 @@ def derive(
         creates_service_account=creates,
         port_mode=port_mode,
         high_availability=bool(ha_keys),
-        high_availability_specified=high_availability_specified(cfg),
+        high_availability_specified=high_availability_specified(cfg, dialect),
         identities=(
             CheckIdentity("caller", None, None, caller_features, caller_features),
             CheckIdentity(
@@ -740,15 +793,27 @@ def derive(
     )
 
 
-def high_availability_specified(config: SkyConfig | None) -> tuple[str, ...]:
+def high_availability_specified(
+    config: SkyConfig | None, dialect: Dialect = CURRENT
+) -> tuple[str, ...]:
     """Controllers for which SkyPilot's ``high_availability_specified`` is true.
 
     Consolidation mode counts as HA there (sky/utils/controller_utils.py); for
     jobs SkyPilot reads the signal file the API server writes at start from
     ``jobs.controller.consolidation_mode``, so the config stands for it.
+    Releases before 0.10.5 count ``high_availability`` alone.
     """
     if config is None:
         return ()
+    if not dialect.consolidation_is_ha:
+        return tuple(
+            section
+            for section, on in (
+                ("jobs", config.jobs_high_availability),
+                ("serve", config.serve_high_availability),
+            )
+            if on
+        )
     return tuple(
         section
         for section, on, consolidated in (
@@ -766,12 +831,13 @@ def _namespace(
     kube_context_namespace: str | None,
     in_cluster_namespace: str | None,
     namespace_flag: str | None,
+    dialect: Dialect = CURRENT,
 ) -> tuple[str, str]:
     """(namespace, where it came from)."""
     value, where = _pick(ctx.namespace, cfg.kubernetes.namespace, context, "namespace")
     if namespace_flag:
         return namespace_flag, "-n"
-    if value is not None:
+    if value is not None and dialect.config_namespace:
         return str(value), str(where)
     if in_cluster_namespace:
         return in_cluster_namespace, "the in-cluster service account's namespace"
@@ -845,7 +911,7 @@ def _ports(
 
 
 def _remote_identity(
-    cfg: SkyConfig, ctx: KubernetesSettings, context: str
+    cfg: SkyConfig, ctx: KubernetesSettings, context: str, dialect: Dialect = CURRENT
 ) -> tuple[str, str, str | None]:
     """(identity in effect, where it came from, a note on a mapping match or None)."""
     value, where = _pick(
@@ -856,9 +922,11 @@ def _remote_identity(
     if isinstance(value, str):
         return value, str(where), None
     assert isinstance(value, IdentityMap)
-    found = value.lookup(context)
+    found = value.lookup(context) if dialect.identity_globs else value.exact(context)
     if found is None:
         patterns = ", ".join(p for p, _ in value.entries)
+        if not dialect.identity_globs:
+            patterns += f"; SkyPilot {dialect.name} matches names exactly, not patterns"
         raise ConfigError(
             cfg.source,
             str(where),
@@ -1009,9 +1077,10 @@ class ContextSetup:
 
 
 def resolve(
-    config: SkyConfig | None, view: KubeView
+    config: SkyConfig | None, view: KubeView, dialect: Dialect = CURRENT
 ) -> tuple[ContextSelection, tuple[ContextSetup, ...]]:
-    """Every context SkyPilot uses on this machine, each derived as SkyPilot derives it."""
+    """Every context SkyPilot uses on this machine, each derived as SkyPilot derives it
+    (as the release line ``dialect`` reads the config)."""
     env = view.environ
     selection = select_contexts(
         config,
@@ -1019,6 +1088,7 @@ def resolve(
         view.current,
         in_cluster=view.in_cluster,
         env=env,
+        dialect=dialect,
     )
     if view.warnings:
         selection = replace(selection, warnings=(*view.warnings, *selection.warnings))
@@ -1026,7 +1096,14 @@ def resolve(
     for name in selection.contexts:
         kube_ns, in_cluster_ns = view.kube_namespace(name)
         try:
-            derivation = derive(config, name, kube_ns, in_cluster_ns, current_context=view.current)
+            derivation = derive(
+                config,
+                name,
+                kube_ns,
+                in_cluster_ns,
+                current_context=view.current,
+                dialect=dialect,
+            )
         except ConfigError as exc:
             out.append(ContextSetup(name, None, exc))
         else:
@@ -1058,6 +1135,7 @@ __all__ = [
     "load_sky_config",
     "parse_sky_config",
     "parse_sky_config_text",
+    "refuse_for_release",
     "resolve",
     "select_contexts",
 ]

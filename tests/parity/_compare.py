@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from skycheck import kube, skyconfig
+from skycheck import kube, skyconfig, skyconfig_dialect
 from skycheck.errors import ConfigError
 
 DRIVER = Path(__file__).with_name("_skypilot_driver.py")
@@ -81,8 +81,9 @@ def run_skypilot(python: Path, cases: list[dict[str, Any]]) -> tuple[str, list[d
     return version, answers
 
 
-def run_skycheck(case: dict[str, Any]) -> dict[str, Any]:
-    """skycheck's answer for one case, through the functions a live check uses."""
+def run_skycheck(case: dict[str, Any], version: str | None = None) -> dict[str, Any]:
+    """skycheck's answer for one case, through the functions a live check uses, reading
+    the config as SkyPilot ``version`` does (None: as 0.14.1 does)."""
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         env = {k: v.replace("$HOME", tmp) for k, v in (case.get("env") or {}).items()}
@@ -95,8 +96,10 @@ def run_skycheck(case: dict[str, Any]) -> dict[str, Any]:
         path, variable = skyconfig.config_location(env)
         if variable is None:
             path = home / ".sky" / "config.yaml"
+        dialect = skyconfig_dialect.for_version(version)
         try:
             sky = skyconfig.load_sky_config(path, missing_ok=variable is None)
+            skyconfig.refuse_for_release(sky, dialect)
         except ConfigError as exc:
             return {"id": case["id"], "load": exc.one_line()}
         data = None
@@ -111,7 +114,7 @@ def run_skycheck(case: dict[str, Any]) -> dict[str, Any]:
             in_cluster_namespace=(ic or {}).get("namespace"),
             env=env,
         )
-        selection, setups = skyconfig.resolve(sky, view)
+        selection, setups = skyconfig.resolve(sky, view, dialect)
         contexts: dict[str, Any] = {}
         for setup in setups:
             if setup.derivation is None:
@@ -127,7 +130,7 @@ def run_skycheck(case: dict[str, Any]) -> dict[str, Any]:
                     "identity": d.service_account,
                     "ports": d.port_mode,
                 }
-        spec = skyconfig.high_availability_specified(sky)
+        spec = skyconfig.high_availability_specified(sky, dialect)
         return {
             "id": case["id"],
             "allowed": list(selection.contexts),

@@ -119,7 +119,8 @@ def resolve(case, block, k8s_cloud):
     from sky.provision.kubernetes import utils as kubernetes_utils
     from sky.utils import annotations, controller_utils
 
-    annotations.clear_request_level_cache()
+    clear_cache = getattr(annotations, "clear_request_level_cache", lambda: None)
+    clear_cache()
     out = {"id": case["id"]}
     try:
         skypilot_config.reload_config()
@@ -128,12 +129,18 @@ def resolve(case, block, k8s_cloud):
         return out
     if case.get("jobs_consolidation_signal"):
         # What setup_consolidation_mode_on_startup writes when the API server starts.
+        # The file's name is public from 0.12, private in 0.11, absent in 0.10 (which
+        # does not count consolidation as high availability at all).
         from sky.jobs import constants as jobs_constants
 
-        sig = os.path.expanduser(jobs_constants.JOBS_CONSOLIDATION_RELOADED_SIGNAL_FILE)
-        os.makedirs(os.path.dirname(sig), exist_ok=True)
-        open(sig, "w").close()
-    annotations.clear_request_level_cache()
+        name = getattr(jobs_constants, "JOBS_CONSOLIDATION_RELOADED_SIGNAL_FILE", None) or getattr(
+            jobs_constants, "_JOBS_CONSOLIDATION_RELOADED_SIGNAL_FILE", None
+        )
+        if name:
+            sig = os.path.expanduser(name)
+            os.makedirs(os.path.dirname(sig), exist_ok=True)
+            open(sig, "w").close()
+    clear_cache()
     try:
         allowed = k8s_cloud.Kubernetes.existing_allowed_contexts(silent=True)
     except Exception as exc:
@@ -145,7 +152,12 @@ def resolve(case, block, k8s_cloud):
     for ctx in allowed:
         entry = {}
         try:
-            entry["namespace"] = kubernetes_utils.get_namespace(context=ctx)
+            # get_namespace came in 0.14; earlier releases read the kubeconfig context's namespace.
+            get_namespace = getattr(kubernetes_utils, "get_namespace", None)
+            if get_namespace is not None:
+                entry["namespace"] = get_namespace(context=ctx)
+            else:
+                entry["namespace"] = kubernetes_utils.get_kube_config_context_namespace(ctx)
         except Exception as exc:
             entry["namespace"] = _error(exc)
         scope = {

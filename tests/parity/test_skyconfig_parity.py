@@ -55,7 +55,7 @@ def test_skycheck_resolves_every_setup_as_skypilot_does(key, corpus, record_prop
     deliberate: list[str] = []
     compared_contexts = 0
     for case, theirs in zip(corpus, answers, strict=True):
-        bad, known = _compare.compare(case, theirs, _compare.run_skycheck(case))
+        bad, known = _compare.compare(case, theirs, _compare.run_skycheck(case, version))
         disagreements += bad
         deliberate += known
         compared_contexts += len(theirs.get("contexts", {}))
