@@ -44,6 +44,9 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from skycheck.skypilot_version import version_key  # noqa: E402  (the order skycheck uses)
+
 OUT = ROOT / "rules" / "skypilot-releases.json"
 CACHE = Path.home() / ".cache" / "skycheck" / "wheels"
 
@@ -65,21 +68,6 @@ _TEMPLATES = "sky/templates/kubernetes-"
 _CALLS = re.compile(
     rb"kubernetes\.[a-z_]+_api\(|load_kube_config|load_incluster_config|list_kube_config_contexts"
 )
-
-
-def version_key(version: str) -> tuple[tuple[int, ...], int, int, int, int]:
-    """PEP 440 order for the shapes SkyPilot uses: X.Y.Z[rcN][.postN][.devN]."""
-    m = re.fullmatch(r"(\d+(?:\.\d+)*)(?:(a|b|rc)(\d+))?(?:\.post(\d+))?(?:\.dev(\d+))?", version)
-    if not m:
-        raise ValueError(f"not a version: {version}")
-    release = tuple(int(p) for p in m.group(1).split("."))
-    release += (0,) * (4 - len(release))
-    pre = {"a": 0, "b": 1, "rc": 2}.get(m.group(2) or "", 3)
-    dev = int(m.group(5)) if m.group(5) is not None else -1
-    if dev >= 0 and not m.group(2) and m.group(4) is None:
-        pre = -1  # X.Y.Z.devN sorts before any pre-release of X.Y.Z
-    post = int(m.group(4)) if m.group(4) is not None else -1
-    return (release, pre, int(m.group(3) or 0), post, dev if dev >= 0 else 1 << 62)
 
 
 def served_releases() -> list[str]:
@@ -157,7 +145,9 @@ def render(doc: dict[str, object]) -> str:
     lines = [f'  "description": {json.dumps(doc["description"])},', '  "releases": [']
     entries = doc["releases"]
     assert isinstance(entries, list)
-    lines += [f"    {json.dumps(e)}{',' if i < len(entries) - 1 else ''}" for i, e in enumerate(entries)]
+    lines += [
+        f"    {json.dumps(e)}{',' if i < len(entries) - 1 else ''}" for i, e in enumerate(entries)
+    ]
     return "{\n" + "\n".join(lines) + "\n  ]\n}\n"
 
 
