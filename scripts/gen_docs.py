@@ -297,7 +297,38 @@ def regions(report: Report, outputs: dict[str, str]) -> dict[str, Callable[[], s
         "github": lambda: _fence("text", outputs["github"]),
         "fix-manifest": lambda: _fence("yaml", report.fix or ""),
         "lab-proof": lab_proof,
+        "skypilot-releases": skypilot_releases,
     }
+
+
+def skypilot_releases() -> str:
+    """The recorded releases grouped by the digest of their Kubernetes-facing files, and
+    what --skypilot-version does with each (skycheck/skypilot_version.py decides)."""
+    from skycheck.errors import SkycheckError
+    from skycheck.skypilot_version import release_digests, resolve, version_key
+
+    groups: dict[str, list[str]] = {}
+    for version, digest in release_digests().items():
+        groups.setdefault(digest, []).append(version)
+    rows = []
+    for digest, versions in groups.items():
+        versions.sort(key=version_key)
+        try:
+            chosen, _ = resolve(versions[0], "flag")
+            if not chosen.proven:
+                decided = f"not proven: checked against {chosen.version}, flagged"
+            elif versions == [chosen.version]:
+                decided = f"proven {chosen.version}"
+            elif chosen.version in versions:
+                decided = f"{chosen.version} proven, the others decided as {chosen.version}"
+            else:
+                decided = f"as proven {chosen.version}"
+        except SkycheckError as exc:
+            decided = f"undecided (exit {exc.exit_code})"
+        rows.append(f"| {', '.join(f'`{v}`' for v in versions)} | `{digest[7:19]}` | {decided} |")
+    return "\n".join(
+        ["| versions | digest (first 12) | `--skypilot-version` |", "|---|---|---|", *rows, ""]
+    )
 
 
 def lab_proof() -> str:

@@ -18,9 +18,10 @@ The Kubernetes-facing files of one wheel (``kubernetes_files``):
   ``sky/utils/kubernetes_enums.py``;
 - ``sky/templates/kubernetes-*`` (the pod, service, ingress and RBAC bootstrap objects
   SkyPilot renders, and the port-forward proxy);
-- any other Python module of the wheel that calls the Kubernetes client itself (a
-  ``kubernetes.<x>_api(`` call or a kubeconfig load), found by scanning each wheel: this
-  catches ``sky/authentication.py`` in the 0.10 line, which keeps the SSH key in a Secret.
+- any other Python module of the wheel whose code (comments and strings aside) calls the
+  Kubernetes client itself (a ``kubernetes.<x>_api(`` call or a kubeconfig load), found by
+  scanning each wheel: this catches ``sky/authentication.py`` in the 0.10 line, which
+  keeps the SSH key in a Secret, and ``sky/server/metrics.py`` from 0.12.2.
 
 Modules that only call into these (the API server, the CLI, the backends) are left out:
 they decide when SkyPilot provisions, not what it asks of the Kubernetes API. The version
@@ -36,10 +37,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import re
 import subprocess
 import sys
+import tokenize
 import zipfile
 from pathlib import Path
 
@@ -100,6 +103,19 @@ def wheel(package: str, version: str, *, download: bool) -> Path:
     return path
 
 
+def calls_kubernetes(source: bytes) -> bool:
+    """Whether Python source calls the Kubernetes client (comments and strings aside)."""
+    try:
+        code = b" ".join(
+            t.string.encode()
+            for t in tokenize.tokenize(io.BytesIO(source).readline)
+            if t.type not in (tokenize.COMMENT, tokenize.STRING, tokenize.ENCODING)
+        )
+    except (tokenize.TokenError, SyntaxError):
+        code = source  # unreadable: judge the raw text, which errs towards including it
+    return bool(_CALLS.search(code.replace(b" . ", b".").replace(b" (", b"(")))
+
+
 def kubernetes_files(zf: zipfile.ZipFile) -> dict[str, bytes]:
     """The wheel's Kubernetes-facing files (see the module docstring), by path."""
     out: dict[str, bytes] = {}
@@ -108,7 +124,7 @@ def kubernetes_files(zf: zipfile.ZipFile) -> dict[str, bytes]:
             continue
         picked = name.startswith(_TREES) or name in _MODULES or name.startswith(_TEMPLATES)
         data = zf.read(name) if picked or name.endswith(".py") else b""
-        if picked or (name.startswith("sky/") and name.endswith(".py") and _CALLS.search(data)):
+        if picked or (name.startswith("sky/") and name.endswith(".py") and calls_kubernetes(data)):
             out[name] = data
     return out
 

@@ -32,7 +32,7 @@ from skycheck.models import SkyPilotVersion
 _DISTRIBUTIONS = ("skypilot-nightly", "skypilot")
 
 # The version shapes SkyPilot publishes: X.Y.Z, X.Y.Z.postN, X.Y.ZrcN, X.Y.Z.devN (nightly).
-_VERSION = re.compile(r"(\d+(?:\.\d+){1,3})(?:(a|b|rc)(\d+))?(?:\.post(\d+))?(?:\.dev(\d+))?")
+_VERSION = re.compile(r"(\d+\.\d+\.\d+)(?:(a|b|rc)(\d+))?(?:\.post(\d+))?(?:\.dev(\d+))?")
 
 VersionKey = tuple[tuple[int, ...], int, int, int, int]
 
@@ -43,7 +43,6 @@ def version_key(version: str) -> VersionKey:
     if not m:
         raise ValueError(f"not a SkyPilot version: {version}")
     release = tuple(int(p) for p in m.group(1).split("."))
-    release += (0,) * (4 - len(release))
     pre = {"a": 0, "b": 1, "rc": 2}.get(m.group(2) or "", 3)
     post = int(m.group(4)) if m.group(4) is not None else -1
     dev = int(m.group(5)) if m.group(5) is not None else None
@@ -186,7 +185,7 @@ def select(flag: str | None) -> tuple[SkyPilotVersion, str | None]:
 
     In order: the flag, the SkyPilot installed beside skycheck, the newest proven release.
     """
-    if flag:
+    if flag is not None:
         return resolve(_named(flag.strip()), "flag")
     found = installed()
     if found:
