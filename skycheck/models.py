@@ -338,7 +338,7 @@ class SkyPilotVersion:
     """
 
     version: str
-    source: str  # "flag" | "installed" | "default"
+    source: str  # "flag" | "installed" | "api-server" | "default"
     given: str = ""
     proven: bool = True
 

@@ -12,7 +12,8 @@ it needs was neither run nor matched, and passing it against a newer release's n
 could pass it falsely.
 
 The version is ``--skypilot-version`` when given, else the SkyPilot installed beside
-skycheck, else the newest proven release (never a nightly: see
+skycheck, else the version the SkyPilot API server the client points at reports
+(skypilot_server.py), else the newest proven release (never a nightly: see
 catalogue.default_version).
 """
 
@@ -22,6 +23,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from functools import cache
 
 from skycheck.catalogue import default_version, proven_versions, rules_dir
@@ -180,10 +182,14 @@ def installed() -> str | None:
     return next((v for d in wanted if (v := found.get(d))), None)
 
 
-def select(flag: str | None) -> tuple[SkyPilotVersion, str | None]:
+def select(
+    flag: str | None, api_server: Callable[[], str | None] | None = None
+) -> tuple[SkyPilotVersion, str | None]:
     """Return (the version to check against, a warning to show or None).
 
-    In order: the flag, the SkyPilot installed beside skycheck, the newest proven release.
+    In order: the flag, the SkyPilot installed beside skycheck, the version the SkyPilot
+    API server reports (``api_server`` returns its endpoint, if one is configured), the
+    newest proven release.
     """
     if flag is not None:
         return resolve(_named(flag.strip()), "flag")
@@ -197,4 +203,21 @@ def select(flag: str | None) -> tuple[SkyPilotVersion, str | None]:
                 f"pass --skypilot-version"
             ) from None
         return resolve(found, "installed")
+    url = api_server() if api_server else None
+    if url:
+        from skycheck import skypilot_server
+
+        reported = skypilot_server.server_version(url)
+        try:
+            version_key(reported or "")
+        except ValueError:
+            where = skypilot_server.display(url)
+            what = f"reported {reported!r}" if reported else "did not report its version"
+            note = (
+                f"the SkyPilot API server at {where} {what}: checking against the newest "
+                f"proven release {default_version()} (pass --skypilot-version to choose)"
+            )
+            return SkyPilotVersion(default_version(), "default"), note
+        assert reported is not None
+        return resolve(reported, "api-server")
     return SkyPilotVersion(default_version(), "default"), None

@@ -7,13 +7,16 @@ manifests. No network, no cluster.
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
 import io
 import json
 import re
 import sys
+import threading
 import zipfile
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -278,3 +281,101 @@ def test_an_old_installed_skypilot_is_undecided_not_passed(tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert "SkyPilot 0.9.3 (installed) is older than every proven release" in err
     assert skypilot_version.installed() == "0.9.3"
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    """A stand-in for SkyPilot's /api/health: a real API server is the lab's to start."""
+
+    body: ClassVar[bytes] = b""
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append({"path": self.path, **dict(self.headers)})
+        status = 200 if self.path == "/api/health" else 404
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(self.body if status == 200 else b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def api_server(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Serve a health body on 127.0.0.1; yields a function setting it, and the URL."""
+    _Health.seen = []
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+
+    def answer(doc: dict[str, str]) -> None:
+        _Health.body = json.dumps(doc).encode()
+
+    try:
+        yield answer, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_api_server_the_config_points_at_names_the_version(api_server, tmp_path, capsys):
+    answer, url = api_server
+    answer({"status": "healthy", "version": "0.14.0"})
+    config = tmp_path / "config.yaml"
+    config.write_text(f"api_server:\n  endpoint: {url}/\n")
+    args = ("--manifests", str(DOCS_SA), "--sa", "sky-sa", "-n", "default")
+    _, doc = _json(capsys, *args, "--sky-config", str(config))
+    assert doc["skypilot"] == {
+        "version": "0.14.0",
+        "provenBy": "0.14.1",
+        "proven": True,
+        "source": "api-server",
+    }
+    assert [s["path"] for s in _Health.seen] == ["/api/health"]
+    _, doc = _json(capsys, *args, "--no-sky-config")
+    assert doc["skypilot"]["source"] == "default"  # no config: no server asked
+    assert len(_Health.seen) == 1
+
+
+def test_the_environment_names_the_api_server_and_no_credentials_are_sent_or_shown(
+    api_server, monkeypatch, capsys
+):
+    answer, url = api_server
+    answer({"status": "healthy", "version": "0.12.3"})
+    monkeypatch.setenv("SKYPILOT_API_SERVER_ENDPOINT", url.replace("//", "//alice:s3cret@"))
+    args = ["--manifests", str(DOCS_SA), "--sa", "sky-sa", "-n", "default", "--no-sky-config"]
+    assert run(args) == 3  # an old server is undecided, as an old release named is
+    err = capsys.readouterr().err
+    assert "SkyPilot 0.12.3 (api-server) is older than every proven release" in err
+    assert "s3cret" not in err and "alice" not in err
+    assert all("Authorization" not in s for s in _Health.seen)
+
+
+@pytest.mark.parametrize("body", [{"status": "healthy"}, {"version": "banana"}, None])
+def test_an_api_server_that_does_not_say_its_version_falls_back_with_a_warning(
+    body, api_server, monkeypatch, capsys
+):
+    answer, url = api_server
+    if body is None:
+        url = "http://127.0.0.1:1"  # nothing listens: not answering
+    else:
+        answer(body)
+    monkeypatch.setenv("SKYPILOT_API_SERVER_ENDPOINT", url)
+    args = ("--manifests", str(DOCS_SA), "--sa", "sky-sa", "-n", "default", "--no-sky-config")
+    code, doc = _json(capsys, *args)
+    assert code == 0 and doc["skypilot"]["source"] == "default"
+    assert any(
+        w.startswith(f"the SkyPilot API server at {url}") and default_version() in w
+        for w in doc["warnings"]
+    ), doc["warnings"]
+
+
+def test_installed_skypilot_comes_before_the_api_server(api_server, tmp_path, monkeypatch, capsys):
+    answer, url = api_server
+    answer({"version": "1.0.0.dev20991231"})
+    monkeypatch.setenv("SKYPILOT_API_SERVER_ENDPOINT", url)
+    _install(tmp_path, monkeypatch, "0.14.0")
+    args = ("--manifests", str(DOCS_SA), "--sa", "sky-sa", "-n", "default", "--no-sky-config")
+    _, doc = _json(capsys, *args)
+    assert doc["skypilot"]["source"] == "installed" and _Health.seen == []
