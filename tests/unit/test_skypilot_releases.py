@@ -23,6 +23,7 @@ import pytest
 from skycheck import skypilot_version
 from skycheck.catalogue import default_version, proven_versions, rules_dir
 from skycheck.cli import run
+from skycheck.errors import UndecidedError
 from skycheck.render import OutputFormat
 from skycheck.skypilot_version import is_nightly, release_digests, version_key
 
@@ -379,3 +380,46 @@ def test_installed_skypilot_comes_before_the_api_server(api_server, tmp_path, mo
     args = ("--manifests", str(DOCS_SA), "--sa", "sky-sa", "-n", "default", "--no-sky-config")
     _, doc = _json(capsys, *args)
     assert doc["skypilot"]["source"] == "installed" and _Health.seen == []
+
+
+# Every skypilot release PyPI served when rules/skypilot-releases.json was made, older
+# ones included (pip index versions skypilot), and a few nightlies.
+SERVED = (
+    "0.1.1",
+    "0.1.2",
+    "0.2.0",
+    "0.2.1",
+    "0.2.2",
+    "0.2.3",
+    "0.2.4",
+    "0.2.5",
+    "0.3.0",
+    "0.3.1",
+    "0.3.2",
+    "0.3.3",
+    "0.4.0",
+    "0.4.1",
+    "0.5.0",
+    "0.6.0",
+    "0.6.1",
+    "0.7.0",
+    "0.8.0",
+    "0.8.1",
+    "0.9.1",
+    "0.9.2",
+    "0.9.3",
+    "1.0.0.dev20250101",
+    "1.0.0.dev20260930",
+)
+
+
+@pytest.mark.parametrize("given", [*SERVED, *DIGESTS])
+def test_every_served_version_is_a_version_and_decided_or_said_undecided(given):
+    try:
+        chosen, _ = skypilot_version.resolve(given, "flag")
+    except UndecidedError as exc:
+        assert version_key(given) < version_key(max(PROVEN, key=version_key))
+        assert "--skypilot-version" in exc.one_line()
+        return
+    assert chosen.version in PROVEN and chosen.named == given
+    assert DIGESTS.get(given) == DIGESTS[chosen.version] or chosen.version == given
