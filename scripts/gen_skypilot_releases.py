@@ -105,6 +105,8 @@ def wheel(package: str, version: str, *, download: bool) -> Path:
 
 def calls_kubernetes(source: bytes) -> bool:
     """Whether Python source calls the Kubernetes client (comments and strings aside)."""
+    if not _CALLS.search(source):
+        return False  # most modules: no need to tokenize
     try:
         code = b" ".join(
             t.string.encode()
