@@ -24,6 +24,7 @@ because the table's text is also in ``docs/outputs.md``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -33,7 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -97,7 +98,12 @@ _REGION = re.compile(
     re.S,
 )
 # Pages with generated regions; every region name must be known (see regions()).
-MARKED_PAGES = (DOCS / "outputs.md", DOCS / "fix.md", DOCS / "skypilot-lab.md")
+MARKED_PAGES = (
+    DOCS / "outputs.md",
+    DOCS / "fix.md",
+    DOCS / "skypilot-lab.md",
+    DOCS / "skypilot-upgrades.md",
+)
 OBSERVED = ROOT / "rules" / "observed"
 
 
@@ -297,7 +303,140 @@ def regions(report: Report, outputs: dict[str, str]) -> dict[str, Callable[[], s
         "github": lambda: _fence("text", outputs["github"]),
         "fix-manifest": lambda: _fence("yaml", report.fix or ""),
         "lab-proof": lab_proof,
+        "skypilot-releases": skypilot_releases,
+        "skypilot-upgrades": skypilot_upgrades,
     }
+
+
+Permission = tuple[str, str, str, str, str]  # verb, group, resource, subresource, scope
+
+
+def _permission_text(p: Permission) -> str:
+    verb, group, resource, sub, scope = p
+    what = resource + (f"/{sub}" if sub else "") + (f".{group}" if group else "")
+    where = {
+        "namespace": "in SkyPilot's namespace",
+        "cluster": "cluster-wide",
+        "nonresource": "(a non-resource URL)",
+    }.get(scope, f"in {scope}")
+    return f"`{verb} {what}` {where}"
+
+
+def _inventory_permissions(entry: dict[str, Any]) -> tuple[set[Permission], dict[Permission, str]]:
+    """What one scenario requested, and the effect its necessity runs found per permission."""
+
+    def key(r: dict[str, Any]) -> Permission:
+        return (r["verb"], r["group"], r["resource"], r["subresource"], r["scope"])
+
+    requested = {key(r) for r in entry["requests"]}
+    necessity = entry.get("necessity") or {}
+    return requested, {key(p): p["effect"] for p in necessity.get("permissions", [])}
+
+
+def skypilot_upgrades() -> str:
+    """Per pair of consecutive inventories (rules/observed/): the permissions requested by
+    one and not the other, and the effects that changed, over the scenarios both ran."""
+    from skycheck.skypilot_version import version_key
+
+    inventories = []
+    for path in OBSERVED.glob("skypilot-*.json"):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        # The version as pip pins it (the inventory's own label reads nightly-1.0.0.devN).
+        version = doc["skypilot"]["requirement"].split("==", 1)[1]
+        inventories.append((version, doc["scenarios"]))
+    inventories.sort(key=lambda item: version_key(item[0]))
+    if len(inventories) < 2:
+        return "Only one inventory: nothing to compare yet.\n"
+    out: list[str] = []
+    for (old, old_scenarios), (new, new_scenarios) in itertools.pairwise(inventories):
+        added: dict[Permission, list[str]] = {}
+        removed: dict[Permission, list[str]] = {}
+        changed: dict[tuple[Permission, str, str], list[str]] = {}
+        for name in sorted(set(old_scenarios) & set(new_scenarios)):
+            old_req, old_eff = _inventory_permissions(old_scenarios[name])
+            new_req, new_eff = _inventory_permissions(new_scenarios[name])
+            for p in new_req - old_req:
+                added.setdefault(p, []).append(name)
+            for p in old_req - new_req:
+                removed.setdefault(p, []).append(name)
+            for p in sorted(set(old_eff) & set(new_eff)):
+                if old_eff[p] != new_eff[p]:
+                    changed.setdefault((p, old_eff[p], new_eff[p]), []).append(name)
+        out += [f"### SkyPilot {old} to {new}", ""]
+        only = [
+            f"{', '.join(f'`{s}`' for s in sorted(set(a) - set(b)))} only in {v}"
+            for v, a, b in (
+                (old, old_scenarios, new_scenarios),
+                (new, new_scenarios, old_scenarios),
+            )
+            if set(a) - set(b)
+        ]
+        common = len(set(old_scenarios) & set(new_scenarios))
+        out += [
+            f"Over the {common} scenarios both ran"
+            + (f" ({'; '.join(only)}, not compared)" if only else "")
+            + ".",
+            "",
+        ]
+
+        def table(title: str, rows: dict[Permission, list[str]]) -> list[str]:
+            if not rows:
+                return [f"{title}: none.", ""]
+            lines = [f"{title}:", "", "| permission | scenarios |", "|---|---|"]
+            for p in sorted(rows):
+                lines.append(f"| {_permission_text(p)} | {', '.join(f'`{s}`' for s in rows[p])} |")
+            return [*lines, ""]
+
+        out += table(f"Requested by {new} and not by {old} (add when upgrading)", added)
+        out += table(
+            f"Requested by {old} and not by {new} (may be removed when nothing else needs it)",
+            removed,
+        )
+        if changed:
+            out += [
+                "Effect of a denial changed (from the necessity runs):",
+                "",
+                f"| permission | {old} | {new} | scenarios |",
+                "|---|---|---|---|",
+            ]
+            for (p, a, b), names in sorted(changed.items()):
+                out.append(
+                    f"| {_permission_text(p)} | {a} | {b} | {', '.join(f'`{s}`' for s in names)} |"
+                )
+            out.append("")
+        else:
+            out += ["Effect of a denial changed: none, where both necessity runs tested it.", ""]
+    return "\n".join(out)
+
+
+def skypilot_releases() -> str:
+    """The recorded releases grouped by the digest of their Kubernetes-facing files, and
+    what --skypilot-version does with each (skycheck/skypilot_version.py decides)."""
+    from skycheck.errors import SkycheckError
+    from skycheck.skypilot_version import release_digests, resolve, version_key
+
+    groups: dict[str, list[str]] = {}
+    for version, digest in release_digests().items():
+        groups.setdefault(digest, []).append(version)
+    rows = []
+    for digest, versions in groups.items():
+        versions.sort(key=version_key)
+        try:
+            chosen, _ = resolve(versions[0], "flag")
+            if not chosen.proven:
+                decided = f"not proven: checked against {chosen.version}, flagged"
+            elif versions == [chosen.version]:
+                decided = f"proven {chosen.version}"
+            elif chosen.version in versions:
+                decided = f"{chosen.version} proven, the others decided as {chosen.version}"
+            else:
+                decided = f"as proven {chosen.version}"
+        except SkycheckError as exc:
+            decided = f"undecided (exit {exc.exit_code})"
+        rows.append(f"| {', '.join(f'`{v}`' for v in versions)} | `{digest[7:19]}` | {decided} |")
+    return "\n".join(
+        ["| versions | digest (first 12) | `--skypilot-version` |", "|---|---|---|", *rows, ""]
+    )
 
 
 def lab_proof() -> str:

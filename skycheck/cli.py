@@ -133,7 +133,7 @@ def check(
         typer.Option(
             "--skypilot-version",
             metavar="VERSION",
-            help="Check against this proven SkyPilot version (default: installed, else newest).",
+            help="Check against this SkyPilot version, latest or nightly (default: installed).",
         ),
     ] = None,
     remote_identity: Annotated[

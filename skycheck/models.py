@@ -330,11 +330,32 @@ class FeatureStatus:
 
 @dataclass(frozen=True, slots=True)
 class SkyPilotVersion:
-    """The SkyPilot version a report was checked against, and where that choice came from."""
+    """The SkyPilot version a report was checked against, and where that choice came from.
+
+    ``version`` is the proven release whose effects decide the checks; ``given`` the
+    version as named or installed when it differs (a release with the same Kubernetes
+    code, or one newer than every proven release: then ``proven`` is False).
+    """
 
     version: str
-    source: str  # "flag" | "installed" | "default"
-    installed: str = ""  # the installed version when it differs from ``version``
+    source: str  # "flag" | "installed" | "api-server" | "default"
+    given: str = ""
+    proven: bool = True
+
+    @property
+    def named(self) -> str:
+        """The version as given or installed."""
+        return self.given or self.version
+
+    def describe(self) -> str:
+        """One line for human output, e.g. ``SkyPilot 0.14.0 (flag; as proven 0.14.1)``."""
+        if not self.proven:
+            how = f"; NOT PROVEN, checked against {self.version}"
+        elif self.given:
+            how = f"; same Kubernetes code as proven {self.version}"
+        else:
+            how = ""
+        return f"SkyPilot {self.named} ({self.source}{how})"
 
 
 def combine(decisions: tuple[Decision, ...] | list[Decision]) -> Verdict:

@@ -18,7 +18,7 @@ from skycheck import applicability, identity
 from skycheck.catalogue import Catalogue, load_catalogue, select_features
 from skycheck.emit import emit, with_fix, write_fix
 from skycheck.engine import run_check
-from skycheck.errors import ExitCode, UsageError
+from skycheck.errors import ExitCode, SkycheckError, UsageError
 from skycheck.models import FailOn, Profile, Report, gate_verdict, verdict_exit_code
 from skycheck.plan import (
     CheckRequest,
@@ -76,7 +76,9 @@ def collect(req: CheckRequest) -> Outcome:
     fail_on = FailOn(req.fail_on)
     from skycheck import skypilot_version
 
-    version, version_note = skypilot_version.select(req.skypilot_version)
+    version, version_note = skypilot_version.select(
+        req.skypilot_version, lambda: _api_server_endpoint(req)
+    )
     shape = RunShape(version, Profile(req.profile))
     if req.manifests:
         reports = _offline(req, catalogue, features, required, fail_on, shape)
@@ -91,6 +93,22 @@ def collect(req: CheckRequest) -> Outcome:
     # of one context share its file (their objects have different names).
     per_context = is_multi(req) or len({r.context for r in reports}) > 1
     return Outcome(tuple(with_fix(r) for r in reports), multi, per_context)
+
+
+def _api_server_endpoint(req: CheckRequest) -> str | None:
+    """The SkyPilot API server the client points at: $SKYPILOT_API_SERVER_ENDPOINT, else
+    the SkyPilot config's ``api_server.endpoint``. A config that cannot be read names
+    none here; the check that reads it reports why."""
+    import os
+
+    from skycheck import skypilot_server
+    from skycheck.live_run import sky_config
+
+    try:
+        sky = sky_config(req)
+    except SkycheckError:
+        sky = None
+    return skypilot_server.endpoint(sky.api_server_endpoint if sky else None, os.environ)
 
 
 def _offline(

@@ -144,6 +144,9 @@ class SkyConfig:
     jobs_consolidation: bool = False
     serve_consolidation: bool = False
     warnings: tuple[str, ...] = ()
+    # api_server.endpoint: the SkyPilot API server the client talks to (its version is
+    # one way to know which SkyPilot a check is for, see skypilot_version.select).
+    api_server_endpoint: str | None = None
 
     def context_config(self, context: str) -> KubernetesSettings:
         """``kubernetes.context_configs.<context>`` (exact name, as SkyPilot looks it up)."""
@@ -256,7 +259,13 @@ def parse_sky_config(doc: Any, source: str) -> SkyConfig:
         jobs_consolidation=p.controller_flag(doc, "jobs", "consolidation_mode"),
         serve_consolidation=p.controller_flag(doc, "serve", "consolidation_mode"),
         warnings=tuple(warnings),
+        api_server_endpoint=_api_server_endpoint(p, doc),
     )
+
+
+def _api_server_endpoint(p: _Parser, doc: dict[Any, Any]) -> str | None:
+    value = p.mapping(doc.get("api_server"), "api_server").get("endpoint")
+    return None if value is None else p.string(value, "api_server.endpoint")
 
 
 def _kind(value: Any) -> str:

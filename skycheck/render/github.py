@@ -4,7 +4,9 @@ One ``::error`` or ``::warning`` per catalogue rule and namespace with a
 problem, its verbs collapsed ("cannot create, get pods/exec -n default"),
 then one ``::notice`` summary per report. ``error`` when the checks gate the
 verdict (by default: a required feature), ``warning`` otherwise; denied and
-undecided verbs of one rule are separate annotations. Gating ones come first.
+undecided verbs of one rule are separate annotations. Gating ones come first,
+after one ``::warning`` per SkyPilot version that is not proven (newer than
+every proven release, checked against the newest one's needs).
 
 Why per rule and not per check: GitHub shows at most 10 error and 10 warning
 annotations per step (50 per job) and drops the rest, and a user missing
@@ -114,11 +116,28 @@ def _notice(report: Report, label: str | None, options: RenderOptions, multi: bo
     return command("notice", text, title=title)
 
 
+def _not_proven(items: list[Report]) -> list[str]:
+    """One warning per SkyPilot version checked against another's needs."""
+    versions = sorted(
+        {r.skypilot for r in items if r.skypilot and not r.skypilot.proven},
+        key=lambda v: (v.named, v.source),
+    )
+    return [
+        command(
+            "warning",
+            f"{v.describe()}: newer than every proven SkyPilot version, checked against "
+            f"{v.version}'s needs, which it may not match.",
+            title=f"skycheck: SkyPilot {v.named} is NOT PROVEN",
+        )
+        for v in versions
+    ]
+
+
 def render_github(reports: Reports, options: RenderOptions | None = None) -> str:
     options = options or RenderOptions()
     items, multi = normalize(reports)
     labels = report_labels(items)
-    lines: list[str] = []
+    lines: list[str] = _not_proven(list(items))
     annotations = [
         a
         for label, r in zip(labels, items, strict=True)

@@ -97,7 +97,12 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "failOn": report.fail_on.value,
         "notes": list(report.notes),
         "skypilot": (
-            {"version": report.skypilot.version, "source": report.skypilot.source}
+            {
+                "version": report.skypilot.named,
+                "provenBy": report.skypilot.version,
+                "proven": report.skypilot.proven,
+                "source": report.skypilot.source,
+            }
             if report.skypilot
             else None
         ),

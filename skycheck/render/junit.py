@@ -103,7 +103,9 @@ def _properties(suite: ET.Element, report: Report, required: bool, not_applicabl
         ("profile", report.profile.value),
     ]
     if report.skypilot:
-        values.append(("skypilotVersion", report.skypilot.version))
+        values.append(("skypilotVersion", report.skypilot.named))
+        values.append(("skypilotProvenBy", report.skypilot.version))
+        values.append(("skypilotProven", "true" if report.skypilot.proven else "false"))
     if not_applicable:
         values.append(("notApplicable", not_applicable))
     values += [("warning", w) for w in report.warnings]

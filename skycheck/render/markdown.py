@@ -101,8 +101,7 @@ def _report_body(report: Report, options: RenderOptions, level: int, multi: bool
         f"{_code(report.namespace, False) if report.namespace else '(cluster scope)'}, "
         f"method {report.method.value} ({report.mode}), fail-on {report.fail_on.value}"
         + (
-            f", SkyPilot {report.skypilot.version} ({report.skypilot.source}), "
-            f"profile {report.profile.value}."
+            f", {report.skypilot.describe()}, profile {report.profile.value}."
             if report.skypilot
             else "."
         )

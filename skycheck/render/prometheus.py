@@ -14,7 +14,9 @@ report; one run may hold several.
 - ``skycheck_missing_checks{context,identity,namespace,feature,required}``: denied checks
   whose effect gates under the report's profile; ``skycheck_unknown_checks``: undecided ones;
   ``skycheck_checks``: every check of the feature.
-- ``skycheck_skypilot_version_info{version,source}``: the SkyPilot version checked against.
+- ``skycheck_skypilot_version_info{version,proven_by,proven,source}``: the SkyPilot version
+  checked (as given or installed), the proven release that decided it, and whether it is
+  proven (false: newer than every proven release, checked against ``proven_by``).
 - ``skycheck_last_run_timestamp_seconds``: when the reports were made.
 - ``skycheck_excess_permissions{context,identity,namespace,risk}``: only when a report
   carries the least-privilege audit (``excess``); see ``_excess_by_risk``.
@@ -99,7 +101,7 @@ def metric_families(
     versions = InfoMetricFamily(
         "skycheck_skypilot_version", "The SkyPilot version checked against.", labels=["source"]
     )
-    seen_versions: set[tuple[str, str]] = set()
+    seen_versions: set[tuple[str, str, str, str]] = set()
     for report in reports:
         labels = _report_labels(report)
         for value in VERDICTS:
@@ -118,9 +120,12 @@ def metric_families(
         for risk, count in (by_risk or {}).items():
             excess.add_metric([*labels, risk], float(count))
         if report.skypilot is not None:
-            seen_versions.add((report.skypilot.version, report.skypilot.source))
-    for version, source in sorted(seen_versions):
-        versions.add_metric([source], {"version": version})
+            v = report.skypilot
+            seen_versions.add((v.named, v.version, "true" if v.proven else "false", v.source))
+    for version, proven_by, proven, source in sorted(seen_versions):
+        versions.add_metric(
+            [source], {"version": version, "proven_by": proven_by, "proven": proven}
+        )
     gate = run_verdict or (gate_verdict(list(reports)) if reports else Verdict.UNKNOWN)
     run = GaugeMetricFamily(
         "skycheck_run_verdict",

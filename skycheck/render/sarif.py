@@ -199,7 +199,9 @@ def _invocation(report: Report, label: str) -> dict[str, Any]:
             "failOn": report.fail_on.value,
             "verdict": report.verdict.value,
             "profile": report.profile.value,
-            "skypilotVersion": report.skypilot.version if report.skypilot else None,
+            "skypilotVersion": report.skypilot.named if report.skypilot else None,
+            "skypilotProvenBy": report.skypilot.version if report.skypilot else None,
+            "skypilotProven": report.skypilot.proven if report.skypilot else None,
             "notApplicable": dict(report.not_applicable),
         },
     }

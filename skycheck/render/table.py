@@ -74,10 +74,7 @@ def _header(report: Report) -> Text:
     text.append(f"  method {report.method.value} ({report.mode})")
     text.append(f"  fail-on {report.fail_on.value}")
     if report.skypilot:
-        text.append(
-            f"\n  SkyPilot {report.skypilot.version} ({report.skypilot.source})"
-            f"  profile {report.profile.value}"
-        )
+        text.append(f"\n  {report.skypilot.describe()}  profile {report.profile.value}")
     text.append(f"\n  {_counts_text(c.denied, c.unknown, c.total)}")
     return text
 

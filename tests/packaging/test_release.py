@@ -53,6 +53,7 @@ def test_wheel_holds_the_package_data_and_nothing_of_the_tests(dist):
         "skycheck/_rules/core.yaml",
         "skycheck/_rules/schema.json",
         "skycheck/_rules/skypilot-versions.json",
+        "skycheck/_rules/skypilot-releases.json",
         "skycheck/data/bootstrap-rbac.json",
         "skycheck/render/report.schema.json",
     ):

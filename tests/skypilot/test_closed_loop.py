@@ -60,7 +60,13 @@ def test_the_fix_is_enough(lab, version, name, tmp_path: Path, capsys):
     fix = tmp_path / "fix.yaml"
     code, report = cl.check(lab, version, case, who, capsys, fix=fix)
     assert code == 1 and fix.exists(), report["warnings"]
-    assert report["skypilot"] == {"version": cl.catalogue_version(version), "source": "flag"}
+    proven = cl.catalogue_version(version)
+    assert report["skypilot"] == {
+        "version": proven,
+        "provenBy": proven,
+        "proven": True,
+        "source": "flag",
+    }
     cl.apply_fix(lab, fix)
     cl.settle(lab, version, case, who, capsys)
     run = cl.run_case(lab, version, case, who)

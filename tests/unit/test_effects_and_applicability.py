@@ -41,18 +41,29 @@ def test_documented_checks_are_shown_but_gate_only_under_the_docs_profile(tmp_pa
     assert '"secrets"' in doc["fix"]
 
 
-def test_report_names_the_version_and_flag_must_be_proven(capsys):
+def test_report_names_the_version_and_flag_must_be_a_version(capsys):
     args = ("--manifests", str(DOCS_SA), "--sa", "sky-sa", "-n", "default")
     _, doc = _json(capsys, *args)
     # With no flag and no SkyPilot installed: the newest proven release, never a nightly
     # (a nightly can need less than the release its user runs).
-    assert doc["skypilot"] == {"version": default_version(), "source": "default"}
+    newest = default_version()
+    assert doc["skypilot"] == {
+        "version": newest,
+        "provenBy": newest,
+        "proven": True,
+        "source": "default",
+    }
     assert "dev" not in default_version()
     oldest = proven_versions()[0].version
     _, doc = _json(capsys, *args, "--skypilot-version", oldest)
-    assert doc["skypilot"] == {"version": oldest, "source": "flag"}
-    assert run([*args, "--skypilot-version", "0.0.1"]) == 2
-    assert "not a proven SkyPilot version" in capsys.readouterr().err
+    assert doc["skypilot"] == {
+        "version": oldest,
+        "provenBy": oldest,
+        "proven": True,
+        "source": "flag",
+    }
+    assert run([*args, "--skypilot-version", "not-a-version"]) == 2
+    assert "not a SkyPilot version" in capsys.readouterr().err
 
 
 def test_every_rule_has_an_effect_for_every_proven_version_it_applies_to():

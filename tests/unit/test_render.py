@@ -38,6 +38,7 @@ from skycheck.models import (
     Method,
     Report,
     Requirement,
+    SkyPilotVersion,
     Subject,
 )
 from skycheck.render import RENDERERS, OutputFormat, render
@@ -177,11 +178,34 @@ def multi_reports() -> list[Report]:
     return [pass_report(), fail_report()]
 
 
+def unproven_report() -> Report:
+    """A future SkyPilot release: checked against the newest proven one, flagged."""
+    version = SkyPilotVersion("0.14.1", "flag", given="0.15.0", proven=False)
+    warning = (
+        "NOT PROVEN: SkyPilot 0.15.0 (flag) is newer than every proven release and its "
+        "Kubernetes code is not recorded as equal to a proven one's: checked against "
+        "0.14.1's needs, which it may not match"
+    )
+    # One rule's checks keep the goldens small: the version is what this case shows.
+    findings = tuple(
+        f for f in _findings(_requirements("default")) if f.requirement.feature == "core"
+    )
+    first = findings[0].requirement.rule_id
+    return _report(
+        tuple(f for f in findings if f.requirement.rule_id == first),
+        skypilot=version,
+        warnings=(warning,),
+        features=("core",),
+        required_features=("core",),
+    )
+
+
 CASES: dict[str, Callable[[], Report | list[Report]]] = {
     "pass": pass_report,
     "fail": fail_report,
     "unknown": unknown_report,
     "multi": multi_reports,
+    "unproven": unproven_report,
 }
 
 
