@@ -441,6 +441,8 @@ def parse_check_args(args: list[str], command: str = "skycheck") -> CheckRequest
     A bad flag or value raises ``UsageError`` with click's message (exit 2).
     """
     import typer.main
+    from typer import models as typer_models
+    from typer._click import types as click_types
     from typer._click.exceptions import UsageError as ClickUsageError
 
     group = typer.main.get_command(app)
@@ -453,4 +455,16 @@ def parse_check_args(args: list[str], command: str = "skycheck") -> CheckRequest
     if leftover:
         raise UsageError(f"unexpected argument {leftover[0]!r} (only check flags belong here)")
     params = {k: v for k, v in ctx.params.items() if k not in _NOT_REQUEST}
+    # typer below 0.29 turns a Path option's text into a Path in the command's callback,
+    # which parsing alone does not run: do it here, for every option of click's Path type.
+    path_types = tuple(
+        t
+        for t in (getattr(typer_models, "TyperPath", None), getattr(click_types, "Path", None))
+        if isinstance(t, type)
+    )
+    for param in group.params:
+        if param.name in params and isinstance(param.type, path_types):
+            value = params[param.name]
+            if isinstance(value, str):
+                params[param.name] = Path(value)
     return build_request(**params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from skycheck.cli import parse_check_args
@@ -25,7 +27,7 @@ def test_inputs_become_the_check_flags():
     assert request.manifests == ("deploy/rbac", "dir with space")
     assert (request.sa, request.namespace, request.fail_on) == ("sky-sa", "ml", "optional")
     assert request.features == ("ingress", "object-store-mounting", "volumes")
-    assert request.output == "sarif" and str(request.output_file) == "out.sarif"
+    assert request.output == "sarif" and request.output_file == Path("out.sarif")
     assert request.skypilot_version is None and request.profile == "docs"
     assert request.kubeconfig == "/tmp/k"
 
@@ -49,3 +51,12 @@ def test_all_features_and_contexts():
 def test_bad_inputs_are_usage_errors(env, message):
     with pytest.raises(UsageError, match=message):
         parse_check_args(check_args(env, kubeconfig=None))
+
+
+def test_path_flags_are_paths_as_the_check_command_makes_them():
+    """Parsing alone (without the command's callback) still gives Paths: typer below 0.29
+    converts them only in the callback, and the writers call ``Path`` methods."""
+    flags = ["--manifests", "m.yaml", "--sa", "a", "-n", "d", "--output-file", "o.json"]
+    request = parse_check_args([*flags, "--fix", "f.yaml", "--sky-config", "c.yaml"])
+    assert request.output_file == Path("o.json") and isinstance(request.output_file, Path)
+    assert isinstance(request.fix_path, Path) and isinstance(request.sky_config, Path)
