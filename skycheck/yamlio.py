@@ -12,6 +12,11 @@ json`` output) is read by the standard library's ``json``, with the same
 duplicate-key refusal and size cap; JSON is also YAML, but ``json`` reads it
 ten to twenty times faster. Which one a manifest takes is decided by
 ``skycheck.manifests``.
+
+With ``lines=True`` both also give each document's :class:`Lines`: where it starts and
+where its ``rules``, ``subjects`` and ``items`` entries start, so findings can point at the
+user's file. YAML takes them from the composed nodes' marks (the C loader composes every
+node with one anyway); JSON from the offset ``raw_decode`` starts at, for the document only.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -39,6 +45,18 @@ MAX_ALIAS_NODES = 100_000
 # text without this has no alias, so the alias limits need no walk over its nodes.
 _ALIAS = re.compile(r"\*[0-9A-Za-z_-]")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True, slots=True)
+class Lines:
+    """Where one document (or one ``items`` entry of a List) starts, 1-based, and where the
+    entries of its ``rules``, ``subjects`` and ``items`` start (empty when not known)."""
+
+    line: int
+    rules: tuple[int, ...] = ()
+    subjects: tuple[int, ...] = ()
+    items: tuple[Lines, ...] = ()
+
 
 # --- YAML ---------------------------------------------------------------------------------
 
@@ -174,9 +192,31 @@ def load_one(text: str, source: str, *, what: str = "YAML") -> Any:
     return docs[0] if docs else None
 
 
-def load_all(text: str, source: str, *, what: str = "YAML") -> Iterator[Any]:
+def _node_lines(node: Any, mapping: type[Any], sequence: type[Any]) -> Lines:
+    """The Lines of a composed node: a few top-level keys, so cheap beside the parse."""
+    rules: tuple[int, ...] = ()
+    subjects: tuple[int, ...] = ()
+    items: tuple[Lines, ...] = ()
+    if type(node) is mapping:
+        for key, value in node.value:
+            name = key.value
+            if type(value) is not sequence or name not in _LINE_KEYS:
+                continue
+            if name == "items":
+                items = tuple(_node_lines(item, mapping, sequence) for item in value.value)
+            elif name == "rules":
+                rules = tuple(item.start_mark.line + 1 for item in value.value)
+            else:
+                subjects = tuple(item.start_mark.line + 1 for item in value.value)
+    return Lines(node.start_mark.line + 1, rules, subjects, items)
+
+
+_LINE_KEYS = frozenset(("rules", "subjects", "items"))
+
+
+def load_all(text: str, source: str, *, what: str = "YAML", lines: bool = False) -> Iterator[Any]:
     """Parse every document of a multi-document YAML stream, strictly. Lazy, document by
-    document."""
+    document. With ``lines``, yield ``(document, Lines)`` pairs."""
     check_text(text, source, what)
     yaml = _yaml()
     loader = _strict_loader()(text)
@@ -208,7 +248,10 @@ def load_all(text: str, source: str, *, what: str = "YAML") -> Iterator[Any]:
                 at = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
                 problem = f"{at}cannot construct the tagged value ({type(exc).__name__}: {exc})"
                 raise InputError(source, f"document {index}", problem) from None
-            yield doc
+            if lines:
+                yield doc, _node_lines(node, yaml.MappingNode, yaml.SequenceNode)
+            else:
+                yield doc
             index += 1
     except yaml.YAMLError as exc:
         raise InputError(source, f"document {index}", _problem(exc)) from None
@@ -240,19 +283,25 @@ def _json_constant(name: str) -> Any:
 _JSON = json.JSONDecoder(object_pairs_hook=_json_object, parse_constant=_json_constant)
 
 
-def load_json_all(text: str, source: str, *, what: str = "JSON") -> Iterator[Any]:
+def load_json_all(
+    text: str, source: str, *, what: str = "JSON", lines: bool = False
+) -> Iterator[Any]:
     """Parse a JSON value, or a stream of them one after the other (as kubectl's
-    ``YAMLOrJSONDecoder`` reads), strictly: no duplicate key, no ``NaN``."""
+    ``YAMLOrJSONDecoder`` reads), strictly: no duplicate key, no ``NaN``. With ``lines``,
+    yield ``(document, Lines)`` pairs: the document's first line only (``json`` keeps no
+    positions inside a value)."""
     check_text(text, source, what)
     decode = _JSON.raw_decode
     index = 0
     pos = 0
     end = len(text)
+    line, counted = 1, 0
     while True:
         while pos < end and text[pos] in " \t\r\n":
             pos += 1
         if pos >= end:
             return
+        start = pos
         try:
             doc, pos = decode(text, pos)
         except json.JSONDecodeError as exc:
@@ -262,5 +311,10 @@ def load_json_all(text: str, source: str, *, what: str = "JSON") -> Iterator[Any
             raise InputError(source, f"document {index}", str(exc)) from None
         except RecursionError:
             raise InputError(source, f"document {index}", "nested too deeply") from None
-        yield doc
+        if lines:
+            line += text.count("\n", counted, start)
+            counted = start
+            yield doc, Lines(line)
+        else:
+            yield doc
         index += 1
