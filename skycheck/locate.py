@@ -162,9 +162,7 @@ class Locator:
         if own is not None:
             pos = self._position(key)
             if pos is not None:
-                for index, rule in enumerate(own.rules):
-                    if index < len(pos.rules):
-                        yield rule, pos, pos.rules[index]
+                yield from self._lines(own.rules, pos)
         if cluster_role is not None and cluster_role.aggregation is not None:
             # Aggregated: the rules come from the ClusterRoles its selectors pick.
             for other in self._cluster_roles():
@@ -176,9 +174,16 @@ class Locator:
                 pos = self._position(rbac.object_key(other))
                 if pos is None:
                     continue
-                for index, rule in enumerate(other.rules):
-                    if index < len(pos.rules):
-                        yield rule, pos, pos.rules[index]
+                yield from self._lines(other.rules, pos)
+
+    @staticmethod
+    def _lines(
+        rules: tuple[rbac.PolicyRule, ...], pos: Position
+    ) -> Iterator[tuple[rbac.PolicyRule, Position, int]]:
+        """Each rule with its entry's line, or the role's line where that is not known (JSON)."""
+        known = len(pos.rules) == len(rules)
+        for index, rule in enumerate(rules):
+            yield rule, pos, pos.rules[index] if known else pos.line
 
     def _cluster_roles(self) -> list[rbac.ClusterRole]:
         """The manifests' ClusterRoles that stand (not redefined later), found once."""
