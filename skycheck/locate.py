@@ -86,6 +86,7 @@ class Locator:
                     break
         self._paths: dict[str, str] = {}
         self._aggregable: list[rbac.ClusterRole] | None = None
+        self._rule_lines: dict[int, tuple[int, ...]] = {}
 
     # -- the answer --------------------------------------------------------------------
 
@@ -176,14 +177,16 @@ class Locator:
                     continue
                 yield from self._lines(other.rules, pos)
 
-    @staticmethod
     def _lines(
-        rules: tuple[rbac.PolicyRule, ...], pos: Position
+        self, rules: tuple[rbac.PolicyRule, ...], pos: Position
     ) -> Iterator[tuple[rbac.PolicyRule, Position, int]]:
-        """Each rule with its entry's line, or the role's line where that is not known (JSON)."""
-        known = len(pos.rules) == len(rules)
+        """Each rule with its entry's line, or the role's line where that is not known."""
+        lines = self._rule_lines.get(id(pos)) if rules else ()
+        if lines is None:  # found once per role (a JSON List's item reads its text for them)
+            lines = self._rule_lines[id(pos)] = pos.entry_lines("rules")
+        known = len(lines) == len(rules)
         for index, rule in enumerate(rules):
-            yield rule, pos, pos.rules[index] if known else pos.line
+            yield rule, pos, lines[index] if known else pos.line
 
     def _cluster_roles(self) -> list[rbac.ClusterRole]:
         """The manifests' ClusterRoles that stand (not redefined later), found once."""
@@ -241,9 +244,10 @@ class Locator:
             pos = self._position(rbac.object_key(b))
             if pos is None:
                 continue
+            subject_lines = pos.entry_lines("subjects")
             for i, s in enumerate(b.subjects):
-                if s.name == bare and i < len(pos.subjects):
-                    return self._at(pos, Basis.NEAR_MISS_BINDING, pos.subjects[i])
+                if s.name == bare and i < len(subject_lines):
+                    return self._at(pos, Basis.NEAR_MISS_BINDING, subject_lines[i])
             return self._at(pos, Basis.NEAR_MISS_BINDING)
         return None
 
@@ -269,7 +273,8 @@ class Locator:
         for b, i in [*self._in_scope(request), *self._out_of_scope(request)]:
             pos = self._position(rbac.object_key(b))
             if pos is not None:
-                line = pos.subjects[i] if i < len(pos.subjects) else None
+                subject_lines = pos.entry_lines("subjects")
+                line = subject_lines[i] if i < len(subject_lines) else None
                 return self._at(pos, Basis.BINDING, line)
         return None
 

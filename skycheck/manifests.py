@@ -22,8 +22,8 @@ reported. Both refuse duplicate keys and share the size cap. This module must no
 
 Positions (:class:`Position`): where each RBAC object, ServiceAccount and the input's first
 document start, and where each of a role's rules and a binding's subjects start, so a finding
-can point at the user's line (:mod:`skycheck.locate`). YAML gives every line; JSON gives the
-line a document starts on (an item of a JSON List has its List's line).
+can point at the user's line (:mod:`skycheck.locate`), in YAML and in JSON alike (the rule
+and subject lines of a JSON List's item are found when asked).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from skycheck import rbac, yamlio
 from skycheck.apiserver import ApiServer, find_api_servers
@@ -49,16 +49,29 @@ MAX_LIST_DEPTH = 8
 ObjectKey = tuple[str, str, str]  # (kind, namespace, name); namespace "" for cluster scope
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+class Position(NamedTuple):
     """Where one object of the input starts: its source as given (``-`` for standard
-    input), its first line (1-based), and the lines of its rules or subjects, in order."""
+    input), its first line (1-based), and the lines of its rules or subjects, in order.
+    (A named tuple: one is made for every object, and it is cheap to build.)"""
 
     source: str
     line: int
     object: ObjectKey | None = None
     rules: tuple[int, ...] = ()
     subjects: tuple[int, ...] = ()
+    # An item of a JSON List: its input's text and offset, for yamlio.json_entry_lines.
+    text: str | None = None
+    offset: int = 0
+
+    def __repr__(self) -> str:  # never the whole input's text
+        return f"Position({self.source!r}, line={self.line}, object={self.object})"
+
+    def entry_lines(self, key: str) -> tuple[int, ...]:
+        """The lines of the object's ``rules`` or ``subjects`` entries; () when not known."""
+        known = self.rules if key == "rules" else self.subjects
+        if known or self.text is None:
+            return known
+        return yamlio.json_entry_lines(self.text, self.offset, self.line, key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +222,9 @@ class _Collector:
         self.where[key] = (source, where)
         self.objects.append(obj)
         if lines is not None:
-            self.positions[key] = Position(source, lines.line, key, lines.rules, lines.subjects)
+            self.positions[key] = Position(
+                source, lines.line, key, lines.rules, lines.subjects, lines.text, lines.offset
+            )
 
     def _refuse_role_ref_change(
         self, obj: rbac.Binding, key: tuple[str, str, str], source: str, where: str

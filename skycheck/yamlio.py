@@ -16,19 +16,19 @@ ten to twenty times faster. Which one a manifest takes is decided by
 With ``lines=True`` both also give each document's :class:`Lines`: where it starts and
 where its ``rules``, ``subjects`` and ``items`` entries start, so findings can point at the
 user's file. YAML takes them from the composed nodes' marks (the C loader composes every
-node with one anyway); JSON from the offset ``raw_decode`` starts at, for the document only.
+node with one anyway); JSON from the offsets at which ``json``'s scanner decodes each value
+of a document's top level (:func:`_json_entries`), and an item's entries when asked.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from skycheck.errors import InputError
 
@@ -47,15 +47,25 @@ _ALIAS = re.compile(r"\*[0-9A-Za-z_-]")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-@dataclass(frozen=True, slots=True)
-class Lines:
+class Lines(NamedTuple):
     """Where one document (or one ``items`` entry of a List) starts, 1-based, and where the
-    entries of its ``rules``, ``subjects`` and ``items`` start (empty when not known)."""
+    entries of its ``rules``, ``subjects`` and ``items`` start (empty when not known).
+
+    A named tuple, not a dataclass: one is made for every object of the input, and a frozen
+    dataclass costs several times more to build.
+    """
 
     line: int
     rules: tuple[int, ...] = ()
     subjects: tuple[int, ...] = ()
     items: tuple[Lines, ...] = ()
+    # A JSON List's item: its text and offset, so that the lines of its entries can be found
+    # when asked (json_entry_lines) rather than for every item of a large List.
+    text: str | None = None
+    offset: int = 0
+
+    def __repr__(self) -> str:  # never the whole input's text
+        return f"Lines(line={self.line}, rules={self.rules}, subjects={self.subjects})"
 
 
 # --- YAML ---------------------------------------------------------------------------------
@@ -283,13 +293,128 @@ def _json_constant(name: str) -> Any:
 _JSON = json.JSONDecoder(object_pairs_hook=_json_object, parse_constant=_json_constant)
 
 
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+_JSON_COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
+
+
+class _NotPlain(Exception):
+    """The text is not a plain JSON object as _json_entries reads it: decode it as usual."""
+
+
+def _json_entries(
+    text: str, pos: int, keys: frozenset[str]
+) -> tuple[Any, int, dict[str, list[int]]]:
+    """Decode the JSON object at ``pos`` value by value with ``json``'s own scanner, noting
+    where each entry of the arrays under ``keys`` starts: (object, end, {key: offsets}).
+
+    ``json`` keeps no positions, but its scanner decodes one value at a given offset, so
+    walking the object's top level (and those arrays) by hand costs a Python step per key
+    and entry, not a second parse. Anything unexpected raises; the caller then decodes the
+    text as usual, for the same value or the same error.
+    """
+    scan: Callable[[str, int], tuple[Any, int]] = _JSON.scan_once  # type: ignore[attr-defined]
+    # (always a match: the pattern matches the empty string)
+    skip = cast(Callable[[str, int], re.Match[str]], _JSON_WS.match)
+    next_entry = _JSON_COMMA.match
+    if text[pos] != "{":
+        raise _NotPlain
+    pairs: list[tuple[str, Any]] = []
+    found: dict[str, list[int]] = {}
+    i = skip(text, pos + 1).end()
+    if text[i] == "}":
+        return _json_object(pairs), i + 1, found
+    while True:
+        if text[i] != '"':
+            raise _NotPlain
+        key, i = scan(text, i)
+        i = skip(text, i).end()
+        if text[i] != ":":
+            raise _NotPlain
+        i = skip(text, i + 1).end()
+        if key in keys and text[i] == "[" and key not in found:
+            starts = found[key] = []
+            value: Any = []
+            i = skip(text, i + 1).end()
+            if text[i] == "]":
+                i += 1
+            else:
+                while True:
+                    starts.append(i)
+                    item, i = scan(text, i)
+                    value.append(item)
+                    comma = next_entry(text, i)  # one step per entry: ", " and what follows
+                    if comma is not None:
+                        i = comma.end()
+                        continue
+                    i = skip(text, i).end()
+                    if text[i] != "]":
+                        raise _NotPlain
+                    i += 1
+                    break
+        else:
+            value, i = scan(text, i)
+        pairs.append((key, value))
+        i = skip(text, i).end()
+        if text[i] == "}":
+            return _json_object(pairs), i + 1, found
+        if text[i] != ",":
+            raise _NotPlain
+        i = skip(text, i + 1).end()
+
+
+def _entry_lines(text: str, start: int, line: int, offsets: list[int]) -> tuple[int, ...]:
+    out = []
+    for offset in offsets:
+        line += text.count("\n", start, offset)
+        start = offset
+        out.append(line)
+    return tuple(out)
+
+
+def json_entry_lines(text: str, offset: int, line: int, key: str) -> tuple[int, ...]:
+    """The lines of the entries of array ``key`` in the JSON object at ``offset`` (which
+    starts on ``line``); () when it has none or cannot be read so."""
+    try:
+        _, _, found = _json_entries(text, offset, frozenset((key,)))
+    except Exception:  # whatever it is, the object's own line stands in
+        return ()
+    return _entry_lines(text, offset, line, found.get(key, []))
+
+
+def _json_document(text: str, pos: int, line: int) -> tuple[Any, int, Lines]:
+    """One JSON document with its Lines (the entries of its rules, subjects and items)."""
+    try:
+        doc, end, found = _json_entries(text, pos, _LINE_KEYS)
+    except Exception:  # not a plain object (or not valid): the usual decode, its error
+        doc, end = _JSON.raw_decode(text, pos)
+        return doc, end, Lines(line)
+    items = tuple(
+        Lines(item_line, text=text, offset=offset)
+        for item_line, offset in zip(
+            _entry_lines(text, pos, line, found.get("items", [])),
+            found.get("items", []),
+            strict=True,
+        )
+    )
+    return (
+        doc,
+        end,
+        Lines(
+            line,
+            _entry_lines(text, pos, line, found.get("rules", [])),
+            _entry_lines(text, pos, line, found.get("subjects", [])),
+            items,
+        ),
+    )
+
+
 def load_json_all(
     text: str, source: str, *, what: str = "JSON", lines: bool = False
 ) -> Iterator[Any]:
     """Parse a JSON value, or a stream of them one after the other (as kubectl's
     ``YAMLOrJSONDecoder`` reads), strictly: no duplicate key, no ``NaN``. With ``lines``,
-    yield ``(document, Lines)`` pairs: the document's first line only (``json`` keeps no
-    positions inside a value)."""
+    yield ``(document, Lines)`` pairs: where the document, its rules and subjects, and the
+    items of a List start (an item's own entries: ``json_entry_lines``)."""
     check_text(text, source, what)
     decode = _JSON.raw_decode
     index = 0
@@ -303,7 +428,12 @@ def load_json_all(
             return
         start = pos
         try:
-            doc, pos = decode(text, pos)
+            if lines:
+                line += text.count("\n", counted, start)
+                counted = start
+                doc, pos, doc_lines = _json_document(text, pos, line)
+            else:
+                doc, pos = decode(text, pos)
         except json.JSONDecodeError as exc:
             problem = f"line {exc.lineno} column {exc.colno}: {exc.msg}"
             raise InputError(source, f"document {index}", problem) from None
@@ -312,9 +442,7 @@ def load_json_all(
         except RecursionError:
             raise InputError(source, f"document {index}", "nested too deeply") from None
         if lines:
-            line += text.count("\n", counted, start)
-            counted = start
-            yield doc, Lines(line)
+            yield doc, doc_lines
         else:
             yield doc
         index += 1

@@ -42,10 +42,15 @@ def test_kubectl_json_list_checks_as_the_yaml_does(tmp_path: Path) -> None:
     ):
         assert run[0] == code
         assert _without_locations(run[1]) == _without_locations(from_yaml)
-        # The same objects and reasons, in another input; a JSON List's items have its line.
+        # The same objects and reasons, in another input, each on its own line there: a
+        # rule entry or an object of the List's items.
         assert _located(run[1]) == _located(from_yaml)
         assert {c["location"]["input"] for c in run[1]["checks"]} == {where}
-        assert {c["location"]["line"] for c in run[1]["checks"]} == {1}
+        text = listing.splitlines()
+        for c in run[1]["checks"]:
+            line = text[c["location"]["line"] - 1].strip()
+            assert line == "{", (c["id"], line)
+        assert len({c["location"]["line"] for c in run[1]["checks"]}) > 3
 
 
 def _without_locations(report: dict[str, Any]) -> dict[str, Any]:

@@ -302,15 +302,44 @@ def test_standard_input_has_a_line_and_no_path(repo, capsys, monkeypatch):
     assert loc["line"] == line_of(ROLES, "pods-rule")
 
 
-def test_json_documents_have_their_first_line(tmp_path, monkeypatch, capsys):
+def test_json_has_lines_too(tmp_path, monkeypatch, capsys):
     role = yaml.safe_load(ROLES.split("---\n")[0])
     binding = yaml.safe_load(BINDINGS.split("---\n")[1])
-    text = json.dumps(binding, indent=2) + "\n" + json.dumps(role, indent=2) + "\n"
-    write(tmp_path, {"rbac.json": text})
+    # Two documents in a stream, then the same objects as the items of a kubectl List.
+    stream = json.dumps(binding, indent=2) + "\n" + json.dumps(role, indent=2) + "\n"
+    listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": [binding, role]}, indent=4)
+    write(tmp_path, {"stream.json": stream, "list.json": listing})
     monkeypatch.chdir(tmp_path)
-    loc = check(capsys, "rbac.json")["core.pods.get"]
-    second = text.count("\n", 0, text.index("}\n{") + 2) + 1
-    assert (loc["path"], loc["line"], loc["basis"]) == ("rbac.json", second, "grant")
+    for name, text in (("stream.json", stream), ("list.json", listing)):
+        lines = text.splitlines()
+        pods_rule = next(i for i, line in enumerate(lines) if '"rules"' in line) + 2
+        assert lines[pods_rule - 1].strip() == "{"
+        got = check(capsys, name)
+        loc = got["core.pods.get"]
+        assert (loc["path"], loc["line"], loc["basis"]) == (name, pods_rule, "grant")
+        assert loc["object"] == {"kind": "Role", "namespace": "team-a", "name": "sky-role"}
+        missing = got["core.secrets.get"]  # the role's services rule: the same API group
+        assert missing["basis"] == "group-rule" and missing["line"] == pods_rule
+    # A List item's subject entry: bound to the bootstrap policy's view, what view lacks is
+    # on the binding's subject.
+    binding["roleRef"]["kind"], binding["roleRef"]["name"] = "ClusterRole", "view"
+    listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}, indent=4)
+    (tmp_path / "list.json").write_text(listing)
+    lines = listing.splitlines()
+    subject = next(i for i, line in enumerate(lines) if '"subjects"' in line) + 2
+    loc = check(capsys, "list.json")["core.pods.create"]
+    assert (loc["line"], loc["basis"]) == (subject, "binding")
+
+
+def test_json_that_is_not_an_object_keeps_its_error(tmp_path, monkeypatch, capsys):
+    # A document that the value-by-value walk does not take (an array at the top) is
+    # decoded as before, and refused as before.
+    role = yaml.safe_load(ROLES.split("---\n")[0])
+    text = json.dumps(role) + "\n" + json.dumps([1, 2]) + "\n"
+    write(tmp_path, {"odd.json": text})
+    monkeypatch.chdir(tmp_path)
+    assert run(["--manifests", "odd.json", "--sa", "sky-sa", "-n", "team-a"]) == 2
+    assert "expected a Kubernetes object" in capsys.readouterr().err
 
 
 def test_paths_are_relative_to_the_working_directory_else_absolute(repo, capsys, monkeypatch):
