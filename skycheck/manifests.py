@@ -176,7 +176,7 @@ class _Collector:
             raise ManifestError(source, where, f"{kind}: items must be a list")
         # A typed list (RoleList) may omit kind/apiVersion on its items.
         item_kind = kind[: -len("List")]
-        # Each item's own lines where known (YAML), else the List's line (JSON).
+        # Each item's own lines (from the List's Lines), else the List's line.
         item_lines = lines.items if lines is not None else ()
         fallback = yamlio.Lines(lines.line) if lines is not None else None
         for i, item in enumerate(items):
