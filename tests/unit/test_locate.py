@@ -361,3 +361,18 @@ def test_a_later_definition_wins_its_location(repo, capsys):
     (repo / "deploy/rbac/zz-override.yaml").write_text(again)
     loc = check(capsys, "deploy/rbac")["core.pods.get"]
     assert (loc["path"], loc["line"]) == ("deploy/rbac/zz-override.yaml", line_of(again, "again"))
+
+
+def test_the_api_server_identity_from_rendered_manifests_is_located_too(
+    tmp_path, monkeypatch, capsys
+):
+    helm = Path(__file__).resolve().parent.parent / "manifests/helm/skypilot-api-server.yaml"
+    write(tmp_path, {"rendered.yaml": helm.read_text()})
+    monkeypatch.chdir(tmp_path)
+    assert run(["--manifests", "rendered.yaml", "-o", "json"]) in (0, 1)
+    reports = json.loads(capsys.readouterr().out)["reports"]
+    locations = [c["location"] for r in reports for c in r["checks"]]
+    assert locations and {(loc["path"], loc["input"]) for loc in locations} == {
+        ("rendered.yaml", "file")
+    }
+    assert any(loc["basis"] == "grant" for loc in locations)
