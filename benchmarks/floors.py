@@ -41,7 +41,7 @@ PY = sys.executable
 
 OFFLINE_IMPORTS = (
     "skycheck.cli, skycheck.request, skycheck.manifests, skycheck.review.offline, "
-    "skycheck.render.json_report"
+    "skycheck.locate, skycheck.render.json_report"
 )
 LIVE_IMPORTS = (
     "skycheck.cli, skycheck.request, skycheck.kube, skycheck.review.live, "

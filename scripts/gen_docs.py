@@ -134,6 +134,7 @@ def sample_report() -> Report:
     from skycheck.catalogue import load_catalogue, select_features
     from skycheck.engine import CheckPlan, run_check
     from skycheck.fixit import fix_manifest
+    from skycheck.locate import locate_report
     from skycheck.manifests import load_manifests
     from skycheck.models import FailOn
     from skycheck.review.offline import OfflineReviewer
@@ -157,6 +158,9 @@ def sample_report() -> Report:
         not_applicable=applicability.not_applicable(applicability.for_flags("sky-sa", None)),
     )
     report = run_check(catalogue, plan, identity.service_account("sky-sa", "default"), reviewer)
+    # Each finding on its line of the sample manifest, its path as given (the working
+    # directory is the manifest's, as in the user's command).
+    report = locate_report(report, loaded, reviewer.state, cwd=Path.cwd())
     return replace(report, fix=fix_manifest(report))
 
 

@@ -19,6 +19,11 @@ input and files with another extension are JSON when their first non-blank chara
 not JSON is read as YAML (a flow mapping), and if that fails too the JSON error is the one
 reported. Both refuse duplicate keys and share the size cap. This module must not import
 ``kubernetes``: offline mode never pays for it.
+
+Positions (:class:`Position`): where each RBAC object, ServiceAccount and the input's first
+document start, and where each of a role's rules and a binding's subjects start, so a finding
+can point at the user's line (:mod:`skycheck.locate`), in YAML and in JSON alike (the rule
+and subject lines of a JSON List's item are found when asked).
 """
 
 from __future__ import annotations
@@ -26,10 +31,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from skycheck import rbac, yamlio
 from skycheck.apiserver import ApiServer, find_api_servers
@@ -39,6 +44,34 @@ STDIN = "-"
 EXTENSIONS = (".yaml", ".yml", ".json")
 # A List inside a List inside a List... is legal but never useful; bound the recursion.
 MAX_LIST_DEPTH = 8
+
+
+ObjectKey = tuple[str, str, str]  # (kind, namespace, name); namespace "" for cluster scope
+
+
+class Position(NamedTuple):
+    """Where one object of the input starts: its source as given (``-`` for standard
+    input), its first line (1-based), and the lines of its rules or subjects, in order.
+    (A named tuple: one is made for every object, and it is cheap to build.)"""
+
+    source: str
+    line: int
+    object: ObjectKey | None = None
+    rules: tuple[int, ...] = ()
+    subjects: tuple[int, ...] = ()
+    # An item of a JSON List: its input's text and offset, for yamlio.json_entry_lines.
+    text: str | None = None
+    offset: int = 0
+
+    def __repr__(self) -> str:  # never the whole input's text
+        return f"Position({self.source!r}, line={self.line}, object={self.object})"
+
+    def entry_lines(self, key: str) -> tuple[int, ...]:
+        """The lines of the object's ``rules`` or ``subjects`` entries; () when not known."""
+        known = self.rules if key == "rules" else self.subjects
+        if known or self.text is None:
+            return known
+        return yamlio.json_entry_lines(self.text, self.offset, self.line, key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +85,10 @@ class Manifests:
     warnings: tuple[str, ...] = ()
     ignored: int = 0  # documents of other kinds
     api_servers: tuple[ApiServer, ...] = ()  # SkyPilot API server Deployments (apiserver.py)
+    # Where things are (the definition that wins, as for ``objects``):
+    positions: dict[ObjectKey, Position] = field(default_factory=dict)  # RBAC objects
+    account_positions: dict[tuple[str, str], Position] = field(default_factory=dict)
+    first: Position | None = None  # the input's first document
 
 
 class _Collector:
@@ -68,10 +105,22 @@ class _Collector:
         # Deployments and ConfigMaps, kept whole: a SkyPilot API server among them names the
         # identity and config to check (apiserver.find_api_servers).
         self.workloads: list[tuple[dict[str, Any], str]] = []
+        self.positions: dict[ObjectKey, Position] = {}
+        self.account_positions: dict[tuple[str, str], Position] = {}
+        self.first: Position | None = None
 
-    def add_document(self, doc: Any, source: str, where: str, depth: int = 0) -> None:
+    def add_document(
+        self,
+        doc: Any,
+        source: str,
+        where: str,
+        depth: int = 0,
+        lines: yamlio.Lines | None = None,
+    ) -> None:
         if doc is None:
             return
+        if self.first is None and lines is not None:
+            self.first = Position(source, lines.line, _object_of(doc, self.default_namespace))
         if not isinstance(doc, dict):
             raise ManifestError(
                 source, where, f"expected a Kubernetes object (a mapping), got {_kind_of(doc)}"
@@ -80,34 +129,43 @@ class _Collector:
         kind = doc.get("kind")
         if api_version == rbac.RBAC_API_VERSION and type(kind) is str and kind in rbac.RBAC_KINDS:
             # Most documents: where the checks below lead such a document, in one step.
-            self._add_rbac(doc, kind, "v1", source, where)
+            self._add_rbac(doc, kind, "v1", source, where, lines)
             return
         if not isinstance(kind, str) or not kind:
             raise ManifestError(source, where, "kind is missing (not a Kubernetes object?)")
         if not isinstance(api_version, str) or not api_version:
             raise ManifestError(source, where, f"apiVersion is missing for kind {kind}")
         if kind.endswith("List") and "items" in doc:
-            self._add_list(doc, kind, source, where, depth)
+            self._add_list(doc, kind, source, where, depth, lines)
             return
         group, _, version = api_version.rpartition("/")
         if api_version == rbac.RBAC_GROUP:
             group, version = api_version, ""
         if group == rbac.RBAC_GROUP:
-            self._add_rbac(doc, kind, version, source, where)
+            self._add_rbac(doc, kind, version, source, where, lines)
         elif api_version == "v1" and kind == "Namespace":
             self.namespaces.add(_name(doc, source, where, kind))
         elif api_version == "v1" and kind == "ServiceAccount":
             name = _name(doc, source, where, kind)
-            self.service_accounts.add(
-                (_namespace(doc, source, where) or self.default_namespace, name)
-            )
+            account = (_namespace(doc, source, where) or self.default_namespace, name)
+            self.service_accounts.add(account)
+            if lines is not None:
+                self.account_positions[account] = Position(
+                    source, lines.line, ("ServiceAccount", *account)
+                )
         else:
             if (api_version, kind) in (("apps/v1", "Deployment"), ("v1", "ConfigMap")):
                 self.workloads.append((doc, f"{source} {where}"))
             self.ignored += 1
 
     def _add_list(
-        self, doc: dict[str, Any], kind: str, source: str, where: str, depth: int
+        self,
+        doc: dict[str, Any],
+        kind: str,
+        source: str,
+        where: str,
+        depth: int,
+        lines: yamlio.Lines | None,
     ) -> None:
         if depth >= MAX_LIST_DEPTH:
             raise ManifestError(source, where, f"{kind} nested more than {MAX_LIST_DEPTH} deep")
@@ -118,13 +176,23 @@ class _Collector:
             raise ManifestError(source, where, f"{kind}: items must be a list")
         # A typed list (RoleList) may omit kind/apiVersion on its items.
         item_kind = kind[: -len("List")]
+        # Each item's own lines (from the List's Lines), else the List's line.
+        item_lines = lines.items if lines is not None else ()
+        fallback = yamlio.Lines(lines.line) if lines is not None else None
         for i, item in enumerate(items):
             if isinstance(item, dict) and item_kind and "kind" not in item:
                 item = {"kind": item_kind, "apiVersion": doc.get("apiVersion"), **item}
-            self.add_document(item, source, f"{where}, items[{i}]", depth + 1)
+            at = item_lines[i] if i < len(item_lines) else fallback
+            self.add_document(item, source, f"{where}, items[{i}]", depth + 1, at)
 
     def _add_rbac(
-        self, doc: dict[str, Any], kind: str, version: str, source: str, where: str
+        self,
+        doc: dict[str, Any],
+        kind: str,
+        version: str,
+        source: str,
+        where: str,
+        lines: yamlio.Lines | None = None,
     ) -> None:
         if version != "v1":
             raise ManifestError(
@@ -153,6 +221,10 @@ class _Collector:
             )
         self.where[key] = (source, where)
         self.objects.append(obj)
+        if lines is not None:
+            self.positions[key] = Position(
+                source, lines.line, key, lines.rules, lines.subjects, lines.text, lines.offset
+            )
 
     def _refuse_role_ref_change(
         self, obj: rbac.Binding, key: tuple[str, str, str], source: str, where: str
@@ -201,6 +273,9 @@ class _Collector:
             warnings=tuple(warnings),
             ignored=self.ignored,
             api_servers=find_api_servers(self.workloads, self.default_namespace),
+            positions=self.positions,
+            account_positions=self.account_positions,
+            first=self.first,
         )
 
 
@@ -216,6 +291,29 @@ def _bootstrap_bindings() -> dict[tuple[str, str, str], rbac.Binding]:
         for obj in rbac.bootstrap_policy().objects
         if isinstance(obj, (rbac.RoleBinding, rbac.ClusterRoleBinding))
     }
+
+
+def _object_of(doc: Any, default_namespace: str) -> ObjectKey | None:
+    """(kind, namespace, name) of a document that says them, for display only."""
+    if not isinstance(doc, dict):
+        return None
+    meta = doc.get("metadata")
+    kind = doc.get("kind")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if not isinstance(kind, str) or not isinstance(name, str):
+        return None
+    ns = meta.get("namespace") if isinstance(meta, dict) else None
+    if kind in _CLUSTER_SCOPED:
+        ns = ""
+    return (
+        kind,
+        ns if isinstance(ns, str) and ns else default_namespace if ns is None else "",
+        name,
+    )
+
+
+# Kinds of the first document that have no namespace (display of the fallback location).
+_CLUSTER_SCOPED = frozenset({"ClusterRole", "ClusterRoleBinding", "Namespace"})
 
 
 def _kind_of(value: Any) -> str:
@@ -258,11 +356,11 @@ def _namespace(doc: dict[str, Any], source: str, where: str) -> str:
 # --- parsing ---------------------------------------------------------------------------
 
 
-def _documents(text: str, source: str, is_json: bool) -> Iterator[Any]:
-    """The documents of one input, its errors as ManifestError."""
+def _documents(text: str, source: str, is_json: bool) -> Iterator[tuple[Any, yamlio.Lines]]:
+    """The documents of one input with their lines, its errors as ManifestError."""
     load = yamlio.load_json_all if is_json else yamlio.load_all
     try:
-        yield from load(text, source, what="manifest")
+        yield from load(text, source, what="manifest", lines=True)
     except InputError as exc:
         raise ManifestError(exc.source, exc.where, exc.problem) from None
 
@@ -289,7 +387,7 @@ def _parse_into(collector: _Collector, text: str, source: str, is_json: bool | N
         yamlio.check_text(text, source, "manifest")
     except InputError as exc:
         raise ManifestError(exc.source, exc.where, exc.problem) from None
-    docs: Iterator[Any] | list[Any]
+    docs: Iterator[tuple[Any, yamlio.Lines]] | list[tuple[Any, yamlio.Lines]]
     if is_json is None and _looks_like_json(text):
         # Sniffed (stdin, or a file without a known extension): JSON, or YAML if that fails
         # (``{kind: Role, ...}`` is YAML). The JSON error is the one worth showing.
@@ -302,8 +400,8 @@ def _parse_into(collector: _Collector, text: str, source: str, is_json: bool | N
                 raise json_error from None
     else:
         docs = _documents(text, source, is_json=bool(is_json))
-    for index, doc in enumerate(docs):
-        collector.add_document(doc, source, f"document {index}")
+    for index, (doc, lines) in enumerate(docs):
+        collector.add_document(doc, source, f"document {index}", lines=lines)
 
 
 def _walk(directory: Path) -> list[Path]:

@@ -307,6 +307,40 @@ class NamespacePrecondition:
         return NAMESPACE_OWNERS.get(self.namespace, f"whatever installs {self.namespace}")
 
 
+class Basis(str, enum.Enum):
+    """What a finding's location is (JSON ``location.basis``), nearest first."""
+
+    GRANT = "grant"  # the rule that grants the check
+    RULE = "rule"  # a rule on the same resource, of a role bound to the subject
+    NEAR_MISS_BINDING = "near-miss-binding"  # binds the subject in another scope, or a look-alike
+    GROUP_RULE = "group-rule"  # a rule of the same API group, of a role bound to the subject
+    ROLE = "role"  # a role bound to the subject
+    BINDING = "binding"  # a binding of the subject (its role is not in the manifests)
+    SERVICE_ACCOUNT = "service-account"  # the checked ServiceAccount's document
+    FIRST_DOCUMENT = "first-document"  # nothing nearer: the input's first document
+    NONE = "none"  # the input has no document
+    CLUSTER = "cluster"  # a live check: the identity and context, no file
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a finding is, for annotations on the user's files.
+
+    Offline: ``path`` (relative to the working directory, absolute outside it; None for
+    standard input) and ``line`` (1-based) of the document or rule entry ``basis`` names,
+    and that ``object`` (kind, namespace, name). Live: the ``identity`` and ``context``
+    only. ``input`` says which: "file", "stdin", "cluster" or "none" (nothing to point at).
+    """
+
+    identity: str
+    context: str | None
+    basis: Basis = Basis.CLUSTER
+    input: str = "cluster"
+    path: str | None = None
+    line: int | None = None
+    object: tuple[str, str, str] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """The decision for one requirement, and why."""
@@ -318,6 +352,7 @@ class Finding:
     denied_explicitly: bool = False  # a webhook said no (SAR status.denied)
     # Set when this finding stands for a namespace precondition, not a permission.
     precondition: NamespacePrecondition | None = None
+    location: Location | None = None  # offline: set by skycheck.locate; live: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,3 +487,11 @@ class Report:
     @property
     def exit_code(self) -> int:
         return verdict_exit_code(self.verdict)
+
+    def location_of(self, finding: Finding) -> Location:
+        """The finding's location; a live one (no file) says the identity and context."""
+        if finding.location is not None:
+            return finding.location
+        if self.mode == "offline":  # not located (no manifests read): nothing to point at
+            return Location(self.subject.username, self.context, Basis.NONE, "none")
+        return Location(self.subject.username, self.context)

@@ -32,7 +32,7 @@ from skycheck.plan import (
 
 if TYPE_CHECKING:
     from skycheck.manifests import Manifests
-    from skycheck.review import Reviewer
+    from skycheck.review.offline import OfflineReviewer
 
 
 def execute(req: CheckRequest) -> int:
@@ -134,14 +134,21 @@ def _offline(
     target = Target(plan, req.sa, req.as_user, req.as_groups)
     subject = subject_for(target)
     assert subject is not None  # an identity flag was given
-    return [run_check(catalogue, plan, subject, reviewer)]
+    return [_located(run_check(catalogue, plan, subject, reviewer), loaded, reviewer)]
+
+
+def _located(report: Report, loaded: Manifests, reviewer: OfflineReviewer) -> Report:
+    """Each finding placed on the user's file and line (skycheck.locate)."""
+    from skycheck.locate import locate_report
+
+    return locate_report(report, loaded, reviewer.state)
 
 
 def _offline_api_server(
     req: CheckRequest,
     catalogue: Catalogue,
     loaded: Manifests,
-    reviewer: Reviewer,
+    reviewer: OfflineReviewer,
     features: tuple[str, ...],
     required: tuple[str, ...],
     fail_on: FailOn,
@@ -218,7 +225,9 @@ def _offline_api_server(
             else f"the account the pods of {server.describe()} run as"
         )
         notes = (who_note, *found, *derivation.notes)
-        reports.append(replace(report, notes=notes, gates=not who.managed))
+        reports.append(
+            _located(replace(report, notes=notes, gates=not who.managed), loaded, reviewer)
+        )
     return reports
 
 

@@ -12,17 +12,23 @@ json`` output) is read by the standard library's ``json``, with the same
 duplicate-key refusal and size cap; JSON is also YAML, but ``json`` reads it
 ten to twenty times faster. Which one a manifest takes is decided by
 ``skycheck.manifests``.
+
+With ``lines=True`` both also give each document's :class:`Lines`: where it starts and
+where its ``rules``, ``subjects`` and ``items`` entries start, so findings can point at the
+user's file. YAML takes them from the composed nodes' marks (the C loader composes every
+node with one anyway); JSON from the offsets at which ``json``'s scanner decodes each value
+of a document's top level (:func:`_json_entries`), and an item's entries when asked.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from skycheck.errors import InputError
 
@@ -39,6 +45,28 @@ MAX_ALIAS_NODES = 100_000
 # text without this has no alias, so the alias limits need no walk over its nodes.
 _ALIAS = re.compile(r"\*[0-9A-Za-z_-]")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class Lines(NamedTuple):
+    """Where one document (or one ``items`` entry of a List) starts, 1-based, and where the
+    entries of its ``rules``, ``subjects`` and ``items`` start (empty when not known).
+
+    A named tuple, not a dataclass: one is made for every object of the input, and a frozen
+    dataclass costs several times more to build.
+    """
+
+    line: int
+    rules: tuple[int, ...] = ()
+    subjects: tuple[int, ...] = ()
+    items: tuple[Lines, ...] = ()
+    # A JSON List's item: its text and offset, so that the lines of its entries can be found
+    # when asked (json_entry_lines) rather than for every item of a large List.
+    text: str | None = None
+    offset: int = 0
+
+    def __repr__(self) -> str:  # never the whole input's text
+        return f"Lines(line={self.line}, rules={self.rules}, subjects={self.subjects})"
+
 
 # --- YAML ---------------------------------------------------------------------------------
 
@@ -174,9 +202,31 @@ def load_one(text: str, source: str, *, what: str = "YAML") -> Any:
     return docs[0] if docs else None
 
 
-def load_all(text: str, source: str, *, what: str = "YAML") -> Iterator[Any]:
+def _node_lines(node: Any, mapping: type[Any], sequence: type[Any]) -> Lines:
+    """The Lines of a composed node: a few top-level keys, so cheap beside the parse."""
+    rules: tuple[int, ...] = ()
+    subjects: tuple[int, ...] = ()
+    items: tuple[Lines, ...] = ()
+    if type(node) is mapping:
+        for key, value in node.value:
+            name = key.value
+            if type(value) is not sequence or name not in _LINE_KEYS:
+                continue
+            if name == "items":
+                items = tuple(_node_lines(item, mapping, sequence) for item in value.value)
+            elif name == "rules":
+                rules = tuple(item.start_mark.line + 1 for item in value.value)
+            else:
+                subjects = tuple(item.start_mark.line + 1 for item in value.value)
+    return Lines(node.start_mark.line + 1, rules, subjects, items)
+
+
+_LINE_KEYS = frozenset(("rules", "subjects", "items"))
+
+
+def load_all(text: str, source: str, *, what: str = "YAML", lines: bool = False) -> Iterator[Any]:
     """Parse every document of a multi-document YAML stream, strictly. Lazy, document by
-    document."""
+    document. With ``lines``, yield ``(document, Lines)`` pairs."""
     check_text(text, source, what)
     yaml = _yaml()
     loader = _strict_loader()(text)
@@ -208,7 +258,10 @@ def load_all(text: str, source: str, *, what: str = "YAML") -> Iterator[Any]:
                 at = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
                 problem = f"{at}cannot construct the tagged value ({type(exc).__name__}: {exc})"
                 raise InputError(source, f"document {index}", problem) from None
-            yield doc
+            if lines:
+                yield doc, _node_lines(node, yaml.MappingNode, yaml.SequenceNode)
+            else:
+                yield doc
             index += 1
     except yaml.YAMLError as exc:
         raise InputError(source, f"document {index}", _problem(exc)) from None
@@ -240,21 +293,147 @@ def _json_constant(name: str) -> Any:
 _JSON = json.JSONDecoder(object_pairs_hook=_json_object, parse_constant=_json_constant)
 
 
-def load_json_all(text: str, source: str, *, what: str = "JSON") -> Iterator[Any]:
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+_JSON_COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
+
+
+class _NotPlain(Exception):
+    """The text is not a plain JSON object as _json_entries reads it: decode it as usual."""
+
+
+def _json_entries(
+    text: str, pos: int, keys: frozenset[str]
+) -> tuple[Any, int, dict[str, list[int]]]:
+    """Decode the JSON object at ``pos`` value by value with ``json``'s own scanner, noting
+    where each entry of the arrays under ``keys`` starts: (object, end, {key: offsets}).
+
+    ``json`` keeps no positions, but its scanner decodes one value at a given offset, so
+    walking the object's top level (and those arrays) by hand costs a Python step per key
+    and entry, not a second parse. Anything unexpected raises; the caller then decodes the
+    text as usual, for the same value or the same error.
+    """
+    scan: Callable[[str, int], tuple[Any, int]] = _JSON.scan_once  # type: ignore[attr-defined]
+    # (always a match: the pattern matches the empty string)
+    skip = cast(Callable[[str, int], re.Match[str]], _JSON_WS.match)
+    next_entry = _JSON_COMMA.match
+    if text[pos] != "{":
+        raise _NotPlain
+    pairs: list[tuple[str, Any]] = []
+    found: dict[str, list[int]] = {}
+    i = skip(text, pos + 1).end()
+    if text[i] == "}":
+        return _json_object(pairs), i + 1, found
+    while True:
+        if text[i] != '"':
+            raise _NotPlain
+        key, i = scan(text, i)
+        i = skip(text, i).end()
+        if text[i] != ":":
+            raise _NotPlain
+        i = skip(text, i + 1).end()
+        if key in keys and text[i] == "[" and key not in found:
+            starts = found[key] = []
+            value: Any = []
+            i = skip(text, i + 1).end()
+            if text[i] == "]":
+                i += 1
+            else:
+                while True:
+                    starts.append(i)
+                    item, i = scan(text, i)
+                    value.append(item)
+                    comma = next_entry(text, i)  # one step per entry: ", " and what follows
+                    if comma is not None:
+                        i = comma.end()
+                        continue
+                    i = skip(text, i).end()
+                    if text[i] != "]":
+                        raise _NotPlain
+                    i += 1
+                    break
+        else:
+            value, i = scan(text, i)
+        pairs.append((key, value))
+        i = skip(text, i).end()
+        if text[i] == "}":
+            return _json_object(pairs), i + 1, found
+        if text[i] != ",":
+            raise _NotPlain
+        i = skip(text, i + 1).end()
+
+
+def _entry_lines(text: str, start: int, line: int, offsets: list[int]) -> tuple[int, ...]:
+    out = []
+    for offset in offsets:
+        line += text.count("\n", start, offset)
+        start = offset
+        out.append(line)
+    return tuple(out)
+
+
+def json_entry_lines(text: str, offset: int, line: int, key: str) -> tuple[int, ...]:
+    """The lines of the entries of array ``key`` in the JSON object at ``offset`` (which
+    starts on ``line``); () when it has none or cannot be read so."""
+    try:
+        _, _, found = _json_entries(text, offset, frozenset((key,)))
+    except Exception:  # whatever it is, the object's own line stands in
+        return ()
+    return _entry_lines(text, offset, line, found.get(key, []))
+
+
+def _json_document(text: str, pos: int, line: int) -> tuple[Any, int, Lines]:
+    """One JSON document with its Lines (the entries of its rules, subjects and items)."""
+    try:
+        doc, end, found = _json_entries(text, pos, _LINE_KEYS)
+    except Exception:  # not a plain object (or not valid): the usual decode, its error
+        doc, end = _JSON.raw_decode(text, pos)
+        return doc, end, Lines(line)
+    items = tuple(
+        Lines(item_line, text=text, offset=offset)
+        for item_line, offset in zip(
+            _entry_lines(text, pos, line, found.get("items", [])),
+            found.get("items", []),
+            strict=True,
+        )
+    )
+    return (
+        doc,
+        end,
+        Lines(
+            line,
+            _entry_lines(text, pos, line, found.get("rules", [])),
+            _entry_lines(text, pos, line, found.get("subjects", [])),
+            items,
+        ),
+    )
+
+
+def load_json_all(
+    text: str, source: str, *, what: str = "JSON", lines: bool = False
+) -> Iterator[Any]:
     """Parse a JSON value, or a stream of them one after the other (as kubectl's
-    ``YAMLOrJSONDecoder`` reads), strictly: no duplicate key, no ``NaN``."""
+    ``YAMLOrJSONDecoder`` reads), strictly: no duplicate key, no ``NaN``. With ``lines``,
+    yield ``(document, Lines)`` pairs: where the document, its rules and subjects, and the
+    items of a List start (an item's own entries: ``json_entry_lines``)."""
     check_text(text, source, what)
     decode = _JSON.raw_decode
     index = 0
     pos = 0
     end = len(text)
+    line, counted = 1, 0
     while True:
         while pos < end and text[pos] in " \t\r\n":
             pos += 1
         if pos >= end:
             return
+        start = pos
         try:
-            doc, pos = decode(text, pos)
+            if lines:
+                line += text.count("\n", counted, start)
+                counted = start
+                doc, pos, doc_lines = _json_document(text, pos, line)
+            else:
+                doc, pos = decode(text, pos)
         except json.JSONDecodeError as exc:
             problem = f"line {exc.lineno} column {exc.colno}: {exc.msg}"
             raise InputError(source, f"document {index}", problem) from None
@@ -262,5 +441,8 @@ def load_json_all(text: str, source: str, *, what: str = "JSON") -> Iterator[Any
             raise InputError(source, f"document {index}", str(exc)) from None
         except RecursionError:
             raise InputError(source, f"document {index}", "nested too deeply") from None
-        yield doc
+        if lines:
+            yield doc, doc_lines
+        else:
+            yield doc
         index += 1

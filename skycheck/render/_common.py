@@ -21,7 +21,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from skycheck.models import Decision, FailOn, Finding, Report, Requirement, Subject
+from skycheck.models import (
+    Basis,
+    Decision,
+    FailOn,
+    Finding,
+    Location,
+    Report,
+    Requirement,
+    Subject,
+)
 
 # Kubernetes' own listing order for the common verbs; anything else sorts after, by name.
 VERB_ORDER = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
@@ -243,3 +252,46 @@ class RenderOptions:
 def finish(text: str) -> str:
     """Exactly one trailing newline, so the CLI can write output as is."""
     return text.rstrip("\n") + "\n"
+
+
+# --- locations (skycheck.locate) ---------------------------------------------------------
+
+_BASIS_TEXT = {
+    Basis.GRANT: "the rule that grants it",
+    Basis.RULE: "a rule on the same resource",
+    Basis.NEAR_MISS_BINDING: "a binding of the subject elsewhere, or of a look-alike subject",
+    Basis.GROUP_RULE: "a rule of the same API group",
+    Basis.ROLE: "a role bound to the subject",
+    Basis.BINDING: "a binding of the subject",
+    Basis.SERVICE_ACCOUNT: "the checked ServiceAccount",
+    Basis.FIRST_DOCUMENT: "the input's first document",
+}
+
+
+def object_text(obj: tuple[str, str, str] | None) -> str:
+    """``Role default/sky-role``, ``ClusterRole sky-nodes``; "" when not known."""
+    if obj is None:
+        return ""
+    kind, namespace, name = obj
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def location_text(loc: Location) -> str:
+    """Where a finding is, in words: ``deploy/rbac.yaml line 12 (Role default/sky-role: a
+    rule on the same resource)``; for a live check its identity and context."""
+    if loc.input == "cluster":
+        return f"identity {loc.identity}, context {loc.context or '(current context)'}"
+    if loc.input == "none":
+        return "no manifest document"
+    where = (
+        f"{loc.path} line {loc.line}" if loc.input == "file" else f"standard input line {loc.line}"
+    )
+    what = ": ".join(p for p in (object_text(loc.object), _BASIS_TEXT.get(loc.basis, "")) if p)
+    return f"{where} ({what})" if what else where
+
+
+def file_location(loc: Location) -> tuple[str, int] | None:
+    """(path, line) when the location is in a named file, else None (live, stdin, none)."""
+    if loc.input == "file" and loc.path and loc.line:
+        return loc.path, loc.line
+    return None

@@ -13,6 +13,11 @@ annotations per step (50 per job) and drops the rest, and a user missing
 everything has ~98 denied checks but ~30 rules. Every denied check is still
 named: the verbs are listed in its rule's annotation.
 
+Offline, each annotation carries ``file`` and ``line``: where its first check is in the
+user's manifests (``skycheck.locate``), so GitHub shows it on that line of the diff. Live
+checks (and standard input, which has no path) have no file; their message names the
+identity and context.
+
 Escaping follows @actions/core (toolkit ``command.ts``): in the message
 ``%``, ``\\r`` and ``\\n`` become ``%25``, ``%0D`` and ``%0A``; in property
 values ``:`` and ``,`` also become ``%3A`` and ``%2C``.
@@ -28,10 +33,12 @@ from skycheck.render._common import (
     RuleGroup,
     clean,
     count,
+    file_location,
     finish,
     fix_hint,
     gates,
     group_by_rule,
+    location_text,
     normalize,
     report_labels,
     resource_text,
@@ -83,7 +90,16 @@ def _annotations(report: Report, label: str | None) -> list[tuple[bool, str]]:
                     f"{'; '.join(group.errors)}. Why it matters: {req.why} "
                     f"{scope}, rule {req.rule_id}."
                 )
-            out.append((gating, command("error" if gating else "warning", message, title=title)))
+            loc = report.location_of(members[0])
+            at = file_location(loc)
+            props = {"title": title}
+            if at is not None:
+                props = {"file": at[0], "line": str(at[1]), "title": title}
+            elif loc.input == "cluster":
+                message += f" Checked as {location_text(loc)}."
+            elif loc.input == "stdin":
+                message += f" At {location_text(loc)}."
+            out.append((gating, command("error" if gating else "warning", message, **props)))
     return out
 
 

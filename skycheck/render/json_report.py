@@ -4,7 +4,9 @@
 the contract's keys in the contract's order. Per check it adds ``ruleId``,
 ``why``, ``breaks``, ``source`` and ``evaluationError`` ("" when there was
 none), ``effect`` (fatal, degrades or documented, for the SkyPilot version
-checked) and ``lost`` (what a denied "degrades" check costs); at the top level it
+checked), ``lost`` (what a denied "degrades" check costs) and ``location`` (offline: the
+file and line it concerns, see ``skycheck.locate``; live: the identity and context, no
+path); at the top level it
 adds ``failOn`` and ``profile`` (the verdict depends on both), ``notes`` and
 ``skypilot`` (the version checked against and where that came from). A feature
 that does not concern the identity has status ``not-applicable`` and a
@@ -24,7 +26,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from skycheck.models import SCHEMA_VERSION, FeatureStatus, Finding, Report, gate_verdict
+from skycheck.models import (
+    SCHEMA_VERSION,
+    FeatureStatus,
+    Finding,
+    Location,
+    Report,
+    gate_verdict,
+)
 from skycheck.render._common import RenderOptions, Reports, finish, normalize, sorted_findings
 
 
@@ -37,7 +46,20 @@ def report_schema() -> dict[str, Any]:
     return schema
 
 
-def _check(f: Finding) -> dict[str, Any]:
+def _location(loc: Location) -> dict[str, Any]:
+    obj = loc.object
+    return {
+        "path": loc.path,
+        "line": loc.line,
+        "object": None if obj is None else {"kind": obj[0], "namespace": obj[1], "name": obj[2]},
+        "identity": loc.identity,
+        "context": loc.context,
+        "basis": loc.basis.value,
+        "input": loc.input,
+    }
+
+
+def _check(report: Report, f: Finding) -> dict[str, Any]:
     r = f.requirement
     return {
         "id": r.id,
@@ -59,6 +81,7 @@ def _check(f: Finding) -> dict[str, Any]:
         "effect": r.effect.value,
         "lost": r.lost,
         "precondition": f.precondition is not None,
+        "location": _location(report.location_of(f)),
     }
 
 
@@ -91,7 +114,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "groups": sorted(s.groups),
         },
         "features": [_feature(fs) for fs in report.feature_statuses()],
-        "checks": [_check(f) for f in sorted_findings(report)],
+        "checks": [_check(report, f) for f in sorted_findings(report)],
         "warnings": list(report.warnings),
         "fix": report.fix,
         "failOn": report.fail_on.value,

@@ -7,7 +7,9 @@ with several reports, the label being the context); ``name`` is the check id
 and its kubectl-style description, e.g. ``core.pods-exec.create: create
 pods/exec -n default``. Suite ``<properties>`` carry context, namespace,
 subject, method, mode, fail-on, whether the feature is required, the
-report's verdict, and one ``warning`` property per report warning.
+report's verdict, and one ``warning`` property per report warning. Offline, a
+testcase has ``file`` and ``line`` attributes (as pytest's and GitLab's reporters
+read them): where the check is in the user's manifests (``skycheck.locate``).
 
 How each decision maps, and why:
 
@@ -38,6 +40,7 @@ from skycheck.render._common import (
     RenderOptions,
     Reports,
     clean,
+    file_location,
     finish,
     gates,
     normalize,
@@ -60,9 +63,11 @@ def _body(f: Finding) -> str:
 def _testcase(suite: ET.Element, report: Report, f: Finding, classname: str) -> str | None:
     """Add one testcase; return its outcome ("failure", "error", "skipped") or None."""
     r = f.requirement
-    case = ET.SubElement(
-        suite, "testcase", {"classname": classname, "name": f"{r.id}: {r.describe()}", "time": "0"}
-    )
+    attrs = {"classname": classname, "name": f"{r.id}: {r.describe()}", "time": "0"}
+    at = file_location(report.location_of(f))
+    if at is not None:
+        attrs["file"], attrs["line"] = at[0], str(at[1])
+    case = ET.SubElement(suite, "testcase", attrs)
     optional = "" if r.required else " (optional feature)"
     if f.decision is Decision.DENIED:
         if gates(report, f):

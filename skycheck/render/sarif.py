@@ -20,8 +20,14 @@ required feature) and ``warning`` otherwise. Undecided checks keep
 ``kind: fail`` (the default): SARIF's ``open`` kind would force level
 ``none`` and hide a check we could not make, and we fail closed.
 
-Code scanning needs a physical location to accept a result, so each points
-at its rules file ``rules/<feature>.yaml``, line 1, plus a logical location
+Code scanning places alerts on files of the scanned repository, so an offline result
+points at the user's manifest (``skycheck.locate``): ``artifactLocation.uri`` relative to
+the working directory with ``uriBaseId`` ``%SRCROOT%`` (a ``file://`` URI when the file is
+outside it), and ``region.startLine`` the line of the rule or document it concerns; the
+object there is a second logical location. Code scanning rejects a result without a
+physical location, so a live result (and one read from standard input, which has no path)
+points at its rules file ``rules/<feature>.yaml``, line 1, and its message says the identity
+and context (or the line of standard input). Every result also has a logical location
 naming the namespace (or the cluster) and the subject.
 """
 
@@ -30,16 +36,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from skycheck import __version__
-from skycheck.models import Decision, Finding, Report, Requirement
+from skycheck.models import Decision, Finding, Location, Report, Requirement
 from skycheck.render._common import (
     RenderOptions,
     Reports,
+    file_location,
     finish,
     gates,
+    location_text,
     normalize,
+    object_text,
     report_labels,
     sorted_findings,
     subject_label,
@@ -49,6 +60,7 @@ from skycheck.render._common import (
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 FINGERPRINT_KEY = "skycheckCheck/v1"
+SRCROOT = "%SRCROOT%"
 
 
 def _rules_file(feature: str) -> str:
@@ -122,6 +134,22 @@ def _fingerprint(report: Report, req: Requirement) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _physical(req: Requirement, loc: Location) -> dict[str, Any]:
+    """The user's file and line where there is one, else the rule's catalogue file."""
+    at = file_location(loc)
+    if at is None:
+        return {
+            "artifactLocation": {"uri": _rules_file(req.feature)},
+            "region": {"startLine": 1},
+        }
+    path, line = at
+    if path.startswith("/"):  # outside the working directory
+        artifact = {"uri": PurePosixPath(path).as_uri()}
+    else:
+        artifact = {"uri": quote(path), "uriBaseId": SRCROOT}
+    return {"artifactLocation": artifact, "region": {"startLine": line}}
+
+
 def _message(report: Report, f: Finding, label: str | None) -> str:
     r = f.requirement
     who = subject_label(report.subject)
@@ -134,6 +162,11 @@ def _message(report: Report, f: Finding, label: str | None) -> str:
     else:
         error = f.evaluation_error or f.reason or "no reason given"
         text = f"Could not check whether {who} can {what}{ctx}: {error}. {r.why}{optional}"
+    loc = report.location_of(f)
+    if loc.input == "cluster":
+        return f"{text} Checked as {location_text(loc)}."
+    if loc.input in ("file", "stdin"):
+        return f"{text} At {location_text(loc)}."
     return text
 
 
@@ -143,25 +176,29 @@ def _result(
     r = f.requirement
     where = label or report.context or "(current context)"
     logical = f"{where}/{r.namespace or '(cluster)'}/{report.subject.username}"
+    loc = report.location_of(f)
+    logical_locations: list[dict[str, Any]] = [
+        {
+            "name": r.namespace or "(cluster)",
+            "fullyQualifiedName": logical,
+            "kind": "namespace" if r.namespace else "resource",
+        }
+    ]
+    if loc.object is not None:
+        logical_locations.append(
+            {
+                "name": loc.object[2],
+                "fullyQualifiedName": object_text(loc.object),
+                "kind": "resource",
+            }
+        )
     return {
         "ruleId": r.rule_id,
         "ruleIndex": rule_index[r.rule_id],
         "level": "error" if gates(report, f) else "warning",
         "message": {"text": _message(report, f, label)},
         "locations": [
-            {
-                "physicalLocation": {
-                    "artifactLocation": {"uri": _rules_file(r.feature)},
-                    "region": {"startLine": 1},
-                },
-                "logicalLocations": [
-                    {
-                        "name": r.namespace or "(cluster)",
-                        "fullyQualifiedName": logical,
-                        "kind": "namespace" if r.namespace else "resource",
-                    }
-                ],
-            }
+            {"physicalLocation": _physical(r, loc), "logicalLocations": logical_locations}
         ],
         "partialFingerprints": {FINGERPRINT_KEY: _fingerprint(report, r)},
         "properties": {
@@ -178,6 +215,8 @@ def _result(
             "name": r.name,
             "context": report.context,
             "subject": report.subject.username,
+            "locationBasis": loc.basis.value,
+            "input": loc.input,
         },
     }
 

@@ -9,13 +9,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.unit.test_manifests import DOCS_SA, ROOT, kubectl_json
 
 ARGS = ["--sa", "sky-sa", "-n", "default", "--all-features", "-o", "json"]
 
 
-def skycheck(*args: str, stdin: str | None = None) -> tuple[int, dict[str, object], str]:
+def skycheck(*args: str, stdin: str | None = None) -> tuple[int, dict[str, Any], str]:
     proc = subprocess.run(
         [sys.executable, "-m", "skycheck", *args],
         input=stdin,
@@ -35,12 +36,29 @@ def test_kubectl_json_list_checks_as_the_yaml_does(tmp_path: Path) -> None:
     code, from_yaml, _ = skycheck("--manifests", str(DOCS_SA), *ARGS)
     assert code == 1  # --all-features: SkyPilot's example manifest misses some
     assert from_yaml["verdict"] == "fail" and from_yaml["checks"]
-    for run in (
-        skycheck("--manifests", str(path), *ARGS),
-        skycheck("--manifests", "-", *ARGS, stdin=listing),
+    for run, where in (
+        (skycheck("--manifests", str(path), *ARGS), "file"),
+        (skycheck("--manifests", "-", *ARGS, stdin=listing), "stdin"),
     ):
         assert run[0] == code
-        assert run[1] == from_yaml
+        assert _without_locations(run[1]) == _without_locations(from_yaml)
+        # The same objects and reasons, in another input, each on its own line there: a
+        # rule entry or an object of the List's items.
+        assert _located(run[1]) == _located(from_yaml)
+        assert {c["location"]["input"] for c in run[1]["checks"]} == {where}
+        text = listing.splitlines()
+        for c in run[1]["checks"]:
+            line = text[c["location"]["line"] - 1].strip()
+            assert line == "{", (c["id"], line)
+        assert len({c["location"]["line"] for c in run[1]["checks"]}) > 3
+
+
+def _without_locations(report: dict[str, Any]) -> dict[str, Any]:
+    return {**report, "checks": [{**c, "location": None} for c in report["checks"]]}
+
+
+def _located(report: dict[str, Any]) -> list[tuple[Any, str]]:
+    return [(c["location"]["object"], c["location"]["basis"]) for c in report["checks"]]
 
 
 def test_bad_json_is_one_line_exit_2(tmp_path: Path) -> None:

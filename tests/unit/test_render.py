@@ -32,9 +32,11 @@ import skycheck
 from skycheck.catalogue import Catalogue, bind, load_catalogue, rules_dir, select_features
 from skycheck.errors import UsageError
 from skycheck.models import (
+    Basis,
     Decision,
     FailOn,
     Finding,
+    Location,
     Method,
     Report,
     Requirement,
@@ -200,12 +202,65 @@ def unproven_report() -> Report:
     )
 
 
+def offline_report() -> Report:
+    """An offline check whose findings are located in the user's manifests (skycheck.locate):
+    a relative path (with a space, URI-encoded in SARIF), a file outside the working
+    directory (absolute), and standard input (no path)."""
+    reqs = _requirements("team-a", ("object-store-mounting",))
+    denied = {"core.pods-exec.create", "core.nodes.list", "object-store-mounting.daemonsets.create"}
+    subject = Subject.service_account("sky-sa", "team-a")
+    who = subject.username
+    rbac_file = "deploy/rbac/sky roles.yaml"
+
+    def where(f: Finding) -> Location:
+        r = f.requirement
+        if f.decision is Decision.ALLOWED:
+            return Location(
+                who, None, Basis.GRANT, "file", rbac_file, 14, ("Role", "team-a", "sky-role")
+            )
+        if r.resource == "nodes":
+            return Location(
+                who,
+                None,
+                Basis.ROLE,
+                "file",
+                "/srv/shared/nodes.yaml",
+                3,
+                ("ClusterRole", "", "sky-nodes"),
+            )
+        if r.feature == "object-store-mounting":
+            return Location(
+                who,
+                None,
+                Basis.SERVICE_ACCOUNT,
+                "stdin",
+                None,
+                2,
+                ("ServiceAccount", "team-a", "sky-sa"),
+            )
+        return Location(
+            who, None, Basis.RULE, "file", rbac_file, 20, ("Role", "team-a", "sky-role")
+        )
+
+    findings = tuple(replace(f, location=where(f)) for f in _findings(reqs, denied))
+    return _report(
+        findings,
+        chosen=("object-store-mounting",),
+        mode="offline",
+        method=Method.OFFLINE,
+        context=None,
+        namespace="team-a",
+        subject=subject,
+    )
+
+
 CASES: dict[str, Callable[[], Report | list[Report]]] = {
     "pass": pass_report,
     "fail": fail_report,
     "unknown": unknown_report,
     "multi": multi_reports,
     "unproven": unproven_report,
+    "offline": offline_report,
 }
 
 
@@ -529,9 +584,13 @@ def test_sarif_structure(case: str) -> None:
         assert res["message"]["text"]
         loc = res["locations"][0]["physicalLocation"]
         uri = loc["artifactLocation"]["uri"]
-        assert uri == f"rules/{res['properties']['feature']}.yaml"
-        assert (rules_dir() / Path(uri).name).is_file()
-        assert loc["region"]["startLine"] == 1
+        if res["properties"]["input"] == "file":  # the user's manifest and line
+            assert not uri.startswith("rules/") and loc["region"]["startLine"] > 1
+            assert ("uriBaseId" in loc["artifactLocation"]) != uri.startswith("file:///")
+        else:  # live, standard input: the rule's catalogue file
+            assert uri == f"rules/{res['properties']['feature']}.yaml"
+            assert (rules_dir() / Path(uri).name).is_file()
+            assert loc["region"]["startLine"] == 1
         fingerprints.add(res["partialFingerprints"][sarif_mod.FINGERPRINT_KEY])
     assert len(fingerprints) == len(run["results"])
     assert len(run["invocations"]) == len(reports)
@@ -577,9 +636,11 @@ def test_github_escaping() -> None:
 def test_github_lines_are_single_commands(case: str) -> None:
     text = _render(case, OutputFormat.GITHUB)
     for line in text.splitlines():
-        assert re.match(r"^::(error|warning|notice)( title=[^:]*)?::.+$", line), line
-        props = line.split("::")[1]
-        assert "," not in props.partition(" ")[2]
+        match = re.match(r"^::(error|warning|notice)(?: ([^:]*))?::.+$", line)
+        assert match, line
+        props = dict(p.split("=", 1) for p in (match.group(2) or "").split(",") if p)
+        assert set(props) <= {"file", "line", "title"}, line
+        assert ("file" in props) == ("line" in props) and props.get("line", "1").isdigit()
 
 
 def test_github_annotations() -> None:

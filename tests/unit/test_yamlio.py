@@ -162,3 +162,73 @@ def test_json_errors(text: str, where: str, problem: str) -> None:
     err = error(text, json=True)
     assert (err.source, err.where) == ("t.yaml", where)
     assert problem in err.problem
+
+
+# --- lines (skycheck.locate places findings with them) -------------------------------------
+
+LINED = """\
+# a comment first
+kind: Role
+rules:
+- verbs: [get]
+- verbs:
+  - list
+---
+kind: RoleBinding
+subjects:
+  - {kind: User, name: a}
+  - kind: User
+    name: b
+---
+kind: List
+items:
+- kind: Role
+  rules:
+  - verbs: [get]
+"""
+
+
+def test_yaml_documents_rules_subjects_and_items_have_their_lines() -> None:
+    lines = [lines for _, lines in yamlio.load_all(LINED, "t.yaml", lines=True)]
+    assert (lines[0].line, lines[0].rules) == (2, (4, 5))
+    assert (lines[1].line, lines[1].subjects) == (8, (10, 11))
+    assert lines[2].line == 14
+    assert [(i.line, i.rules) for i in lines[2].items] == [(16, (18,))]
+    # The documents are the same with or without lines.
+    assert [d for d, _ in yamlio.load_all(LINED, "t.yaml", lines=True)] == load(LINED)
+
+
+def test_json_documents_rules_subjects_and_items_have_their_lines() -> None:
+    text = (
+        '{"kind": "Role",\n "rules": [\n  {"verbs": ["get"]},\n  {"verbs": ["list"]}\n ]}\n'
+        '{"kind": "List", "items": [\n'
+        '  {"kind": "RoleBinding",\n   "subjects": [\n    {"kind": "User", "name": "a"}]}]}\n'
+    )
+    docs = list(yamlio.load_json_all(text, "t.json", lines=True))
+    (_, role_lines), (_, list_lines) = docs
+    assert [d for d, _ in docs] == list(yamlio.load_json_all(text, "t.json"))
+    assert (role_lines.line, role_lines.rules) == (1, (3, 4))
+    assert list_lines.line == 6
+    (item,) = list_lines.items
+    assert item.line == 7
+    assert item.text is not None
+    assert yamlio.json_entry_lines(item.text, item.offset, item.line, "subjects") == (9,)
+    assert yamlio.json_entry_lines(item.text, item.offset, item.line, "rules") == ()
+    assert len(repr(item)) < 100  # a repr never holds the input's text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"kind": "List", "items": [], "kind": "List"}',
+        '{"kind": "List",\n "items": [}',
+        '{"kind": "Role", "rules": [{"verbs": NaN}]}',
+        '{"a": 1,}',
+        '{"a": 1} [',
+    ],
+)
+def test_json_errors_are_the_same_with_lines(text: str) -> None:
+    plain = error(text, json=True)
+    with pytest.raises(InputError) as lined:
+        list(yamlio.load_json_all(text, "t.yaml", lines=True))
+    assert lined.value.one_line() == plain.one_line()
