@@ -45,6 +45,13 @@ class CheckRequest:
     skypilot_version: str | None = None
     profile: str = "skypilot"
     remote_identity: str | None = None
+    excess: bool = False  # also audit what the identity holds beyond the need
+    fail_on_excess: str | None = None  # critical | high | medium | low; None: never gates
+
+    @property
+    def audits_excess(self) -> bool:
+        """--excess, or --fail-on-excess (which needs the audit)."""
+        return self.excess or self.fail_on_excess is not None
 
 
 @dataclass(frozen=True, slots=True)

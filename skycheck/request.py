@@ -32,7 +32,7 @@ from skycheck.plan import (
 
 if TYPE_CHECKING:
     from skycheck.manifests import Manifests
-    from skycheck.review import Reviewer
+    from skycheck.review.offline import OfflineReviewer
 
 
 def execute(req: CheckRequest) -> int:
@@ -116,14 +116,26 @@ def _offline(
     target = Target(plan, req.sa, req.as_user, req.as_groups)
     subject = subject_for(target)
     assert subject is not None  # an identity flag was given
-    return [run_check(catalogue, plan, subject, reviewer)]
+    return [_with_excess(req, reviewer, run_check(catalogue, plan, subject, reviewer))]
+
+
+def _with_excess(req: CheckRequest, reviewer: OfflineReviewer, report: Report) -> Report:
+    """The report with its excess audit over the manifests, when asked for."""
+    if not req.audits_excess:
+        return report
+    from skycheck import excess
+    from skycheck.excess_types import Risk
+
+    audit = excess.audit(reviewer.state, report, source="manifests")
+    level = Risk(req.fail_on_excess) if req.fail_on_excess else None
+    return replace(report, excess=audit, fail_on_excess=level)
 
 
 def _offline_api_server(
     req: CheckRequest,
     catalogue: Catalogue,
     loaded: Manifests,
-    reviewer: Reviewer,
+    reviewer: OfflineReviewer,
     features: tuple[str, ...],
     required: tuple[str, ...],
     fail_on: FailOn,
@@ -199,6 +211,7 @@ def _offline_api_server(
             else f"the account the pods of {server.describe()} run as"
         )
         notes = (who_note, *found, *derivation.notes)
+        report = _with_excess(req, reviewer, report)
         reports.append(replace(report, notes=notes, gates=not who.managed))
     return reports
 
