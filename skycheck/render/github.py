@@ -11,6 +11,9 @@ annotations per step (50 per job) and drops the rest, and a user missing
 everything has ~98 denied checks but ~30 rules. Every denied check is still
 named: the verbs are listed in its rule's annotation.
 
+With ``--excess``, one annotation per excess row (``_excess_annotations``):
+``error`` at or above ``--fail-on-excess``, ``warning`` otherwise.
+
 Escaping follows @actions/core (toolkit ``command.ts``): in the message
 ``%``, ``\\r`` and ``\\n`` become ``%25``, ``%0D`` and ``%0A``; in property
 values ``:`` and ``,`` also become ``%3A`` and ``%2C``.
@@ -111,7 +114,36 @@ def _notice(report: Report, label: str | None, options: RenderOptions, multi: bo
             )
             + "."
         )
+    if report.excess is not None:
+        from skycheck.render._excess import summary_line
+
+        text += f" {summary_line(report)}."
     return command("notice", text, title=title)
+
+
+def _excess_annotations(report: Report, label: str | None) -> list[tuple[bool, str]]:
+    """With --excess: one annotation per excess row, ``error`` at or above
+    --fail-on-excess, ``warning`` below it; a ``warning`` when excess is unknown."""
+    if report.excess is None:
+        return []
+    from skycheck.excess_types import ExcessState
+    from skycheck.render._excess import excess_rows, row_gates
+
+    prefix = f"[{label}] " if label else ""
+    out: list[tuple[bool, str]] = []
+    if report.excess.state is ExcessState.UNKNOWN:
+        gating = report.fail_on_excess is not None and report.gates
+        text = "; ".join(report.excess.notes) or "what the identity holds could not be read"
+        title = f"{prefix}skycheck: excess unknown"
+        out.append((gating, command("error" if gating else "warning", text, title=title)))
+    for row in excess_rows(report):
+        gating = row_gates(report, row)
+        title = f"{prefix}skycheck: excess {row.risk.value}: {row.target}"
+        message = f"{', '.join(row.verbs)} held beyond SkyPilot's need ({row.granted_by})"
+        if row.needed:
+            message += f"; {row.needed}"
+        out.append((gating, command("error" if gating else "warning", message, title=title)))
+    return out
 
 
 def render_github(reports: Reports, options: RenderOptions | None = None) -> str:
@@ -122,7 +154,10 @@ def render_github(reports: Reports, options: RenderOptions | None = None) -> str
     annotations = [
         a
         for label, r in zip(labels, items, strict=True)
-        for a in _annotations(r, label if multi else None)
+        for a in (
+            *_annotations(r, label if multi else None),
+            *_excess_annotations(r, label if multi else None),
+        )
     ]
     # Gating annotations first: GitHub keeps only the first few of each level.
     lines += [cmd for gating, cmd in annotations if gating]

@@ -192,7 +192,7 @@ def test_resource_names_narrow_the_excess(capsys, tmp_path):
     assert not {"list", "watch", "create", "deletecollection"} & {i["verb"] for i in items}
 
 
-@pytest.mark.parametrize("fmt", ["table", "yaml"])
+@pytest.mark.parametrize("fmt", ["table", "yaml", "markdown", "junit", "sarif", "github"])
 def test_every_format_shows_the_excess(capsys, fmt):
     assert run([*SA, "--manifests", str(DOCS_SA), "--excess", "-o", fmt]) == 0
     out = capsys.readouterr().out
@@ -224,3 +224,38 @@ def test_the_json_excess_follows_the_report_schema(capsys, tmp_path):
     assert run([*SA, "--manifests", str(DOCS_SA), "-o", "json"]) == 0
     plain = json.loads(capsys.readouterr().out)
     assert "excess" not in plain and "excessSummary" not in plain
+
+
+def _formats(capsys, *extra: str) -> dict[str, str]:
+    out = {}
+    for fmt in ("sarif", "junit", "github"):
+        args = [*SA, "--manifests", str(DOCS_SA), "-f", "core", "-o", fmt, *extra]
+        code = run(args)
+        out[fmt] = capsys.readouterr().out
+        out[fmt + "-code"] = str(code)
+    return out
+
+
+def test_ci_formats_carry_excess_as_warnings_and_gate_with_the_exit_code(capsys):
+    import xml.etree.ElementTree as ET
+
+    loose = _formats(capsys, "--excess")
+    strict = _formats(capsys, "--fail-on-excess", "high")
+    assert loose["sarif-code"] == "0" and strict["sarif-code"] == "1"
+    for doc, gating in ((loose, False), (strict, True)):
+        run_ = json.loads(doc["sarif"])["runs"][0]
+        rules = {r["id"]: r for r in run_["tool"]["driver"]["rules"]}
+        assert {"skycheck.excess.high", "skycheck.excess.low"} <= set(rules)
+        excess = [r for r in run_["results"] if r["ruleId"].startswith("skycheck.excess.")]
+        levels = {r["ruleId"]: r["level"] for r in excess}
+        assert levels["skycheck.excess.high"] == ("error" if gating else "warning")
+        assert levels["skycheck.excess.low"] == "warning"
+        assert all(r["ruleIndex"] == list(rules).index(r["ruleId"]) for r in excess)
+        suite = next(
+            s for s in ET.fromstring(doc["junit"]).iter("testsuite") if s.get("name") == "excess"
+        )
+        assert int(suite.get("failures")) == (
+            4 if gating else 0
+        )  # secrets reads, writes; DaemonSet create, writes
+        high = [line for line in doc["github"].splitlines() if "excess high" in line]
+        assert high and all(line.startswith("::error" if gating else "::warning") for line in high)
