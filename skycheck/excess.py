@@ -330,8 +330,12 @@ def audit(
     source: str,
     table: RiskTable | None = None,
     notes: Sequence[str] = (),
+    count_baseline: bool = False,
 ) -> Excess:
-    """The excess of ``report``'s subject under ``state`` (complete: every grant is read)."""
+    """The excess of ``report``'s subject under ``state`` (complete: every grant is read).
+
+    ``count_baseline``: count the default grants every identity holds too (the live
+    rules review needs them, to take them out of an answer that cannot tell them apart)."""
     table = table or load_risk_table()
     subject = report.subject
     needs: dict[tuple[str, str, str, str], list[Requirement]] = {}
@@ -343,7 +347,7 @@ def audit(
     for held in rbac.rules_held(state, subject.username, subject.groups):
         if held.error:
             continue  # the binding grants nothing (the report warns about it)
-        base = _baseline(held)
+        base = _baseline(held) and not count_baseline
         grant = _grant(held)
         for rule in held.rules:
             for atom in _atoms(rule, held.namespace):

@@ -259,3 +259,25 @@ def test_ci_formats_carry_excess_as_warnings_and_gate_with_the_exit_code(capsys)
         )  # secrets reads, writes; DaemonSet create, writes
         high = [line for line in doc["github"].splitlines() if "excess high" in line]
         assert high and all(line.startswith("::error" if gating else "::warning") for line in high)
+
+
+def test_unknown_excess_is_never_no_excess_and_fails_closed():
+    from dataclasses import replace
+
+    from skycheck.excess import unknown
+    from skycheck.excess_types import Risk
+    from skycheck.models import Verdict
+    from skycheck.render import render
+    from skycheck.request import CheckRequest, collect
+
+    req = CheckRequest(
+        sa="sky-sa", namespace="default", manifests=(str(DOCS_SA),), skypilot_version="0.14.1"
+    )
+    report = replace(collect(req).reports[0], excess=unknown("the caller may not list roles"))
+    assert report.verdict is Verdict.PASS  # no --fail-on-excess: excess never gates
+    gated = replace(report, fail_on_excess=Risk.CRITICAL)
+    assert gated.verdict is Verdict.UNKNOWN and gated.exit_code == 3
+    doc = json.loads(render(gated, "json"))
+    assert doc["excess"] == [] and doc["excessSummary"]["state"] == "unknown"
+    assert doc["excessSummary"]["verdict"] == "unknown"
+    assert "Excess: unknown" in render(gated, "table")

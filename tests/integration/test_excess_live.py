@@ -1,0 +1,103 @@
+"""The excess audit live equals the offline audit of the same RBAC, on the real apiserver.
+
+Each world is applied to the control plane; the same manifests are audited offline
+(``--manifests``, over the packaged bootstrap policy). Live, the admin reads the cluster's
+RBAC objects (``source`` rbac-objects): the excess must be identical, item for item, grants
+included. The account itself may read nothing but its own rules: a SelfSubjectRulesReview of
+each namespace checked gives the same permissions for worlds whose grants are all namespaced
+Roles (a rules review names no binding, so grants are not compared there).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from skycheck.cli import run
+from tests.integration._scenarios import scenario
+
+pytestmark = pytest.mark.cluster
+
+# Worlds with cluster-wide grants, aggregated and bootstrap roles, wildcards, resourceNames
+# and the namespace quirk (wrong-namespace: a Role of * on * in kube-public).
+OBJECT_WORLDS = (
+    "docs",
+    "cluster-admin",
+    "rolebinding-to-clusterrole",
+    "pods-star",
+    "wrong-namespace",
+)
+# Worlds whose every grant is a Role in the checked namespace (what a rules review can place).
+REVIEW_WORLDS = ("explicit-verbs", "pods-star", "resource-names-only", "group-binding")
+COMMON = ["--sa", "sky-sa", "--excess", "--fail-on", "never", "--skypilot-version", "0.14.1"]
+
+
+def _json(args: list[str], capsys) -> dict:
+    code = run(args)
+    out = capsys.readouterr().out
+    assert code == 0, out[-2000:]
+    return json.loads(out)
+
+
+def _offline(tmp_path, text: str, ns: str, capsys) -> dict:
+    path = tmp_path / "world.yaml"
+    path.write_text(text)
+    return _json([*COMMON, "-n", ns, "--manifests", str(path), "-o", "json"], capsys)
+
+
+def _permissions(doc: dict) -> list[tuple]:
+    keys = ("verb", "group", "resource", "subresource", "namespace", "name", "risk", "needed")
+    return sorted(tuple(i[k] for k in keys) for i in doc["excess"])
+
+
+@pytest.mark.parametrize("name", OBJECT_WORLDS)
+def test_live_rbac_objects_give_the_offline_excess(
+    cluster, ns, name, capsys, tmp_path, system_namespaces
+):
+    text = scenario(name, ns)
+    cluster.apply(text)
+    offline = _offline(tmp_path, text, ns, capsys)
+    live = _json(
+        ["--kubeconfig", str(cluster.admin_kubeconfig), *COMMON, "-n", ns, "-o", "json"], capsys
+    )
+    assert offline["excess"]  # every world holds something beyond the need
+    assert live["excessSummary"]["source"] == "rbac-objects"
+    assert live["excessSummary"]["state"] == "complete"
+    assert live["excess"] == offline["excess"]
+    assert live["excessSummary"]["counts"] == offline["excessSummary"]["counts"]
+    if name == "docs":
+        secrets = {i["verb"]: i["risk"] for i in live["excess"] if i["resource"] == "secrets"}
+        assert len(secrets) == 8 and set(secrets.values()) <= {"high", "critical"}
+    if name == "cluster-admin":
+        assert any(i["wildcard"] and i["risk"] == "critical" for i in live["excess"])
+
+
+@pytest.mark.parametrize("name", REVIEW_WORLDS)
+def test_a_rules_review_gives_the_offline_permissions(
+    cluster, ns, name, capsys, tmp_path, sa_kubeconfig, system_namespaces
+):
+    text = scenario(name, ns)
+    cluster.apply(text)
+    offline = _offline(tmp_path, text, ns, capsys)
+    kubeconfig = sa_kubeconfig("sky-sa")
+    # The account checks itself (no --sa): the caller, who may not list RBAC objects.
+    args = ["--kubeconfig", str(kubeconfig), "-n", ns, "--excess", "--fail-on", "never"]
+    live = _json([*args, "--skypilot-version", "0.14.1", "--no-sky-config", "-o", "json"], capsys)
+    assert offline["excess"]
+    summary = live["excessSummary"]
+    assert summary["source"] == "SelfSubjectRulesReview"
+    assert summary["state"] == "complete"  # RBAC alone: the apiserver marks nothing incomplete
+    assert _permissions(live) == _permissions(offline)
+    assert all(
+        g["roleKind"] == "SelfSubjectRulesReview" for i in live["excess"] for g in i["grantedBy"]
+    )
+
+
+def test_fail_on_excess_gates_live(cluster, ns, capsys, system_namespaces):
+    cluster.apply(scenario("docs", ns))
+    args = ["--kubeconfig", str(cluster.admin_kubeconfig), "--sa", "sky-sa", "-n", ns]
+    assert (
+        run([*args, "--skypilot-version", "0.14.1", "--fail-on-excess", "high", "-o", "json"]) == 1
+    )
+    assert json.loads(capsys.readouterr().out)["excessSummary"]["verdict"] == "fail"
