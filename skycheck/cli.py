@@ -173,6 +173,14 @@ def check(
             help="Excess at or above LEVEL fails: critical, high, medium, low (implies --excess).",
         ),
     ] = None,
+    least_privilege: Annotated[
+        Path | None,
+        typer.Option(
+            "--least-privilege",
+            metavar="PATH",
+            help="Write the least-privilege manifest for the need (implies --excess).",
+        ),
+    ] = None,
     timeout: Annotated[
         float,
         typer.Option("--timeout", metavar="SECONDS", help="Seconds for the whole run (live mode)."),
@@ -223,6 +231,7 @@ def check(
         debug=debug,
         excess=excess,
         fail_on_excess=fail_on_excess,
+        least_privilege=least_privilege,
     )
     try:
         code = execute(request)
@@ -260,6 +269,7 @@ def build_request(
     debug: bool,
     excess: bool = False,
     fail_on_excess: str | None = None,
+    least_privilege: Path | None = None,
 ) -> CheckRequest:
     """The check command's flags (as typer parsed them) as a ``CheckRequest``; the watcher
     and the GitHub Action build theirs here too (``parse_check_args``)."""
@@ -294,6 +304,7 @@ def build_request(
         fail_on_excess=(
             None if fail_on_excess is None else choice(fail_on_excess, RISKS, "--fail-on-excess")
         ),
+        least_privilege_path=least_privilege,
     )
 
 

@@ -21,7 +21,7 @@ for every identity and no role can take them away from one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from skycheck import rbac
@@ -267,18 +267,41 @@ def _atoms(rule: rbac.PolicyRule, namespace: str) -> Iterable[_Atom]:
                         yield _Atom(verb, g, res, sub, namespace, name)
 
 
-def _grant(held: rbac.HeldRules) -> Grant:
+def _role_users(state: rbac.RbacState) -> dict[tuple[str, str, str], int]:
+    """How many bindings use each role: (kind, namespace, name) -> count."""
+    out: dict[tuple[str, str, str], int] = {}
+    bindings: list[rbac.Binding] = [*state.cluster_role_bindings, *state.role_bindings]
+    for b in bindings:
+        ns = b.namespace if b.role_ref.kind == "Role" else ""
+        key = (b.role_ref.kind, ns, b.role_ref.name)
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def _grant(
+    state: rbac.RbacState, held: rbac.HeldRules, users: dict[tuple[str, str, str], int]
+) -> Grant:
+    """The grant of one binding; ``rule`` is set per rule by the caller."""
     b = held.binding
     ref = b.role_ref
     others = [s for s in b.subjects if s is not held.subject]
+    role_ns = b.namespace if ref.kind == "Role" else ""
     return Grant(
         role_kind=ref.kind,
         role=ref.name,
         binding_kind=b.kind,
         binding=b.name,
         namespace=b.namespace,
-        shared=bool(others) or held.subject.kind == "Group",
+        shared=bool(others)
+        or held.subject.kind == "Group"
+        or users.get((ref.kind, role_ns, ref.name), 0) > 1,
     )
+
+
+def _aggregated(state: rbac.RbacState, held: rbac.HeldRules) -> bool:
+    ref = held.binding.role_ref
+    role = state.cluster_role(ref.name) if ref.kind == "ClusterRole" else None
+    return role is not None and role.aggregation is not None
 
 
 def _baseline(held: rbac.HeldRules) -> bool:
@@ -344,12 +367,15 @@ def audit(
     optional = _optional_uses(report)
     grants: dict[_Atom, list[Grant]] = {}
     baseline = 0
+    users = _role_users(state)
     for held in rbac.rules_held(state, subject.username, subject.groups):
         if held.error:
             continue  # the binding grants nothing (the report warns about it)
         base = _baseline(held) and not count_baseline
-        grant = _grant(held)
-        for rule in held.rules:
+        binding_grant = _grant(state, held, users)
+        aggregated = _aggregated(state, held)
+        for index, rule in enumerate(held.rules):
+            grant = binding_grant if aggregated else replace(binding_grant, rule=index)
             for atom in _atoms(rule, held.namespace):
                 if base:
                     baseline += 1
@@ -369,7 +395,7 @@ def audit(
                 "",
                 "",
                 risk,
-                (Grant("Group", rbac.SYSTEM_MASTERS, "", ""),),
+                (Grant("Group", rbac.SYSTEM_MASTERS, "", "", shared=True),),
                 reason or "A member of system:masters bypasses RBAC: every request is allowed.",
                 risk_id,
                 wildcard=True,
@@ -444,7 +470,31 @@ def audit(
         items=tuple(sorted(items, key=item_key)),
         needed=needed_risks(report, table),
         notes=tuple(out_notes),
+        least_privilege=least_privilege(report),
     )
+
+
+def least_privilege(report: Report) -> str | None:
+    """What the identity should hold instead: the fix-it manifest for the whole need
+    (``skycheck manifest``'s generator), bound to the subject; None if it needs nothing
+    or has no name to bind."""
+    from skycheck.fixit import build_manifest
+
+    subject = report.subject
+    if not subject.username:
+        return None
+    need = [r for r in needed_requirements(report) if not _is_precondition(report, r)]
+    version = f"SkyPilot {report.skypilot.version}" if report.skypilot else "SkyPilot"
+    header = (
+        f"# Least privilege for {subject.username}, made by skycheck: what {version} needs\n"
+        f"# for {', '.join(report.required_features)}, nothing else. It replaces the bindings "
+        "the excess report names;\n# apply with kubectl auth reconcile -f FILE.\n"
+    )
+    return build_manifest(subject, need, header=header)
+
+
+def _is_precondition(report: Report, req: Requirement) -> bool:
+    return any(f.requirement is req and f.precondition is not None for f in report.findings)
 
 
 def item_key(item: ExcessItem) -> tuple[object, ...]:

@@ -46,7 +46,10 @@ class Grant:
 
     ``namespace`` is the binding's ("" for a ClusterRoleBinding); ``kind`` "Group" with
     ``name`` system:masters stands for the group that bypasses RBAC (no role, no binding).
-    ``shared``: the binding names other subjects too, so changing it changes them.
+    ``shared``: the binding names other subjects too (or a group), or other bindings use the
+    role, so changing either changes what others hold. ``rule``: the index of the rule in
+    the role's ``rules`` to change; None for an aggregated ClusterRole (its rules come from
+    the roles it aggregates) or when the source names no rule.
     """
 
     role_kind: str
@@ -55,12 +58,14 @@ class Grant:
     binding: str
     namespace: str = ""
     shared: bool = False
+    rule: int | None = None
 
     def describe(self) -> str:
         if not self.binding_kind:
-            return f"{self.role_kind} {self.role}"
+            return f"{self.role_kind} {self.role}".rstrip()
         where = f" in namespace {self.namespace}" if self.namespace else ""
-        return f"{self.role_kind} {self.role} via {self.binding_kind} {self.binding}{where}"
+        rule = f" rules[{self.rule}]" if self.rule is not None else " (aggregated)"
+        return f"{self.role_kind} {self.role}{rule} via {self.binding_kind} {self.binding}{where}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,8 @@ class Excess:
     items: tuple[ExcessItem, ...] = ()
     needed: tuple[NeededRisk, ...] = ()  # risky permissions SkyPilot needs (medium and up)
     notes: tuple[str, ...] = ()  # what the audit left out or could not see
+    # The least-privilege replacement: the fix-it generator's manifest for the need.
+    least_privilege: str | None = None
 
     def counts(self) -> dict[str, int]:
         """Items per risk class, every class present (critical first)."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from skycheck import applicability, identity
 from skycheck.catalogue import Catalogue, load_catalogue, select_features
-from skycheck.emit import emit, with_fix, write_fix
+from skycheck.emit import emit, with_fix, write_fix, write_least_privilege
 from skycheck.engine import run_check
 from skycheck.errors import ExitCode, UsageError
 from skycheck.models import FailOn, Profile, Report, gate_verdict, verdict_exit_code
@@ -64,6 +64,8 @@ def finish(req: CheckRequest, outcome: Outcome) -> int:
     reports = list(outcome.reports)
     if req.fix_path is not None:
         write_fix(req.fix_path, reports, outcome.per_context)
+    if req.least_privilege_path is not None:
+        write_least_privilege(req.least_privilege_path, reports)
     emit(req, reports, outcome.multi, outcome.per_context)
     return outcome.exit_code
 

@@ -129,6 +129,7 @@ def _grant(g: Grant) -> dict[str, Any]:
         "binding": g.binding,
         "namespace": g.namespace,
         "shared": g.shared,
+        "rule": g.rule,
     }
 
 
@@ -181,6 +182,7 @@ def excess_fields(report: Report) -> dict[str, Any]:
             "verdict": report.excess_verdict().value,
             "notes": list(e.notes),
             "neededRisks": [_needed_risk(n) for n in e.needed],
+            "leastPrivilege": e.least_privilege,
         },
     }
 

@@ -101,3 +101,26 @@ def test_fail_on_excess_gates_live(cluster, ns, capsys, system_namespaces):
         run([*args, "--skypilot-version", "0.14.1", "--fail-on-excess", "high", "-o", "json"]) == 1
     )
     assert json.loads(capsys.readouterr().out)["excessSummary"]["verdict"] == "fail"
+
+
+def test_the_least_privilege_manifest_applied_to_a_fresh_account_passes_with_no_excess(
+    cluster, ns, capsys, tmp_path, system_namespaces
+):
+    cluster.apply(scenario("docs", ns))
+    admin = [
+        "--kubeconfig",
+        str(cluster.admin_kubeconfig),
+        "-n",
+        ns,
+        "--skypilot-version",
+        "0.14.1",
+    ]
+    path = tmp_path / "least.yaml"
+    assert run([*admin, "--sa", "sky-sa", "-f", "core", "--least-privilege", str(path)]) == 0
+    capsys.readouterr()
+    manifest = path.read_text().replace("sky-sa", "fresh-sa")
+    cluster.create_service_account(ns, "fresh-sa")
+    cluster.apply(manifest)
+    doc = _json([*admin, "--sa", "fresh-sa", "-f", "core", "--excess", "-o", "json"], capsys)
+    assert doc["verdict"] == "pass" and doc["excess"] == []
+    assert doc["excessSummary"]["source"] == "rbac-objects"

@@ -12,6 +12,7 @@ from skycheck.cli import run
 from skycheck.excess import known_resources, needed_requirements
 from skycheck.fixit import build_manifest
 from skycheck.identity import service_account
+from skycheck.models import Effect
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DOCS_SA = ROOT / "tests" / "manifests" / "create-sky-sa.yaml"
@@ -105,22 +106,24 @@ def test_fail_on_excess_gates_at_the_level_given(capsys):
 
 
 def test_an_identity_holding_exactly_the_need_has_no_excess(capsys, tmp_path):
-    # The need of a default run: core's checks SkyPilot 0.14.1 makes (fatal, degrades).
+    # The need of -f core: core's checks SkyPilot 0.14.1 makes (fatal, degrades).
     first = audit(capsys, DOCS_SA, "-f", "core")
+    manifest = first["excessSummary"]["leastPrivilege"]
     catalogue = load_catalogue()
-    subject = service_account("sky-sa", "default")
     reqs = bind(catalogue, "default", ("core",), ("core",), version="0.14.1")
-    from skycheck.models import Effect
-
     need = [r for r in reqs if r.effect is not Effect.DOCUMENTED]
-    assert len(need) == len(first["checks"]) - sum(
-        c["effect"] == "documented" for c in first["checks"]
-    )
-    manifest = build_manifest(subject, need)
-    assert manifest
+    # The least-privilege manifest is the fix-it generator's output for exactly that need.
+    body = build_manifest(service_account("sky-sa", "default"), need)
+    assert body and manifest.split("---\n", 1)[1] == body.split("---\n", 1)[1]
     doc = audit(capsys, write(tmp_path, manifest), "-f", "core")
     assert doc["excess"] == [] and doc["verdict"] == "pass"
     assert all(c["decision"] == "allowed" for c in doc["checks"] if c["effect"] != "documented")
+    # --least-privilege writes the same manifest.
+    out = tmp_path / "lp.yaml"
+    args = [*SA, "--manifests", str(DOCS_SA), "-f", "core", "--least-privilege", str(out)]
+    assert run(args) == 0
+    capsys.readouterr()
+    assert out.read_text() == manifest
 
 
 def test_cluster_admin_is_critical_and_its_wildcard_is_said(capsys, tmp_path):
