@@ -5,7 +5,8 @@ Each world is applied to the control plane; the same manifests are audited offli
 RBAC objects (``source`` rbac-objects): the excess must be identical, item for item, grants
 included. The account itself may read nothing but its own rules: a SelfSubjectRulesReview of
 each namespace checked gives the same permissions for worlds whose grants are all namespaced
-Roles (a rules review names no binding, so grants are not compared there).
+Roles (a rules review names no binding, so grants are not compared there). And every excess
+permission reported, asked as a SubjectAccessReview, is allowed by the real authorizer.
 """
 
 from __future__ import annotations
@@ -124,3 +125,69 @@ def test_the_least_privilege_manifest_applied_to_a_fresh_account_passes_with_no_
     doc = _json([*admin, "--sa", "fresh-sa", "-f", "core", "--excess", "-o", "json"], capsys)
     assert doc["verdict"] == "pass" and doc["excess"] == []
     assert doc["excessSummary"]["source"] == "rbac-objects"
+
+
+QUIRK = """
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: sky-sa, namespace: {ns}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: quirk, namespace: {ns}}}
+rules:
+- apiGroups: [""]
+  resources: [namespaces, namespaces/status, nodes]
+  verbs: ["*"]
+- apiGroups: ["*"]
+  resources: [configmaps]
+  resourceNames: [one]
+  verbs: ["*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: quirk, namespace: {ns}}}
+subjects: [{{kind: ServiceAccount, name: sky-sa, namespace: {ns}}}]
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: quirk}}
+"""
+
+
+def _allowed(cluster, ns: str, item: dict) -> bool:
+    user = f"system:serviceaccount:{ns}:sky-sa"
+    groups = ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"]
+    attributes = {
+        "verb": item["verb"],
+        "group": item["group"],
+        "resource": item["resource"],
+        "subresource": item["subresource"],
+        "namespace": item["namespace"],
+        "name": item["name"],
+    }
+    body = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {"user": user, "groups": groups, "resourceAttributes": attributes},
+    }
+    answer = cluster.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body)
+    return bool(answer["status"].get("allowed"))
+
+
+@pytest.mark.parametrize("name", [*OBJECT_WORLDS, "quirk"])
+def test_the_apiserver_allows_every_excess_permission_reported(
+    cluster, ns, name, capsys, tmp_path, system_namespaces
+):
+    """Soundness: each excess item, asked as a SubjectAccessReview, is allowed (wildcard
+    expansion, resourceNames and the namespace quirk as the real authorizer has them)."""
+    text = QUIRK.format(ns=ns) if name == "quirk" else scenario(name, ns)
+    cluster.apply(text)
+    doc = _offline(tmp_path, text, ns, capsys)
+    items = [i for i in doc["excess"] if not i["wildcard"] and not i["nonResourceURL"]]
+    assert items
+    refused = [i for i in items if not _allowed(cluster, ns, i)]
+    assert refused == []
+    if name == "quirk":
+        reached = {(i["resource"], i["subresource"], i["namespace"], i["name"]) for i in items}
+        assert ("namespaces", "", ns, ns) in reached
+        assert not any(i["resource"] == "nodes" for i in items)
+        other = {**items[0], "verb": "patch", "resource": "namespaces", "subresource": ""}
+        assert not _allowed(cluster, ns, {**other, "namespace": "default", "name": "default"})
