@@ -191,3 +191,71 @@ def test_the_apiserver_allows_every_excess_permission_reported(
         assert not any(i["resource"] == "nodes" for i in items)
         other = {**items[0], "verb": "patch", "resource": "namespaces", "subresource": ""}
         assert not _allowed(cluster, ns, {**other, "namespace": "default", "name": "default"})
+
+
+def _reaches(
+    item, verb: str, group: str, resource: str, sub: str, namespace: str, name: str
+) -> bool:
+    """Whether an audit item (an ExcessItem, or a needed Requirement) stands for a request."""
+    res, item_sub = item.resource, item.subresource
+    wildcard = getattr(item, "wildcard", False)
+    if wildcard:
+        if item.group not in ("*", group) or (item_sub and item_sub != sub):
+            return False
+        if res != "*" and res != resource:
+            return False
+    elif (item.group, res, item_sub) != (group, resource, sub):
+        return False
+    if item.verb not in ("*", verb):
+        return False
+    where = getattr(item, "request_namespace", item.namespace)
+    return where in ("", namespace) and item.name in ("", name)
+
+
+@pytest.mark.parametrize("name", ["docs", "pods-star", "quirk"])
+def test_every_permission_the_apiserver_allows_is_excess_or_needed(
+    cluster, ns, name, tmp_path, system_namespaces
+):
+    """Completeness: every request the real authorizer allows the account (every known
+    resource and verb, in its namespace and cluster-wide) is reported as excess, needed, or
+    one of the default grants every identity holds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skycheck import excess, rbac
+    from skycheck.manifests import load_manifests
+    from skycheck.request import CheckRequest, collect
+
+    text = QUIRK.format(ns=ns) if name == "quirk" else scenario(name, ns)
+    cluster.apply(text)
+    path = tmp_path / "world.yaml"
+    path.write_text(text)
+    req = CheckRequest(
+        sa="sky-sa", namespace=ns, manifests=(str(path),), skypilot_version="0.14.1", excess=True
+    )
+    report = collect(req).reports[0]
+    state = rbac.RbacState.with_bootstrap(load_manifests([str(path)], default_namespace=ns).objects)
+    held = excess.audit(state, report, source="manifests", count_baseline=True).items
+    needed = excess.needed_requirements(report)
+    asks = []
+    for group, resource, sub in excess.known_resources():
+        for verb in excess.verbs_of(group, resource, sub):
+            for where in (ns, ""):
+                if excess.cluster_scoped(group, resource) and where:
+                    continue
+                asks.append((verb, group, resource, sub, where, ""))
+    asks += [(v, "", "namespaces", "", ns, ns) for v in ("get", "update", "patch", "delete")]
+
+    def allowed(ask: tuple[str, ...]) -> bool:
+        keys = ("verb", "group", "resource", "subresource", "namespace", "name")
+        return _allowed(cluster, ns, dict(zip(keys, ask, strict=True)))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(allowed, asks))
+    granted = [a for a, ok in zip(asks, answers, strict=True) if ok]
+    assert len(granted) > 5
+    missed = [
+        a
+        for a in granted
+        if not any(_reaches(i, *a) for i in held) and not any(_reaches(r, *a) for r in needed)
+    ]
+    assert missed == []
