@@ -195,10 +195,15 @@ def test_resource_names_narrow_the_excess(capsys, tmp_path):
     assert not {"list", "watch", "create", "deletecollection"} & {i["verb"] for i in items}
 
 
-@pytest.mark.parametrize("fmt", ["table", "yaml", "markdown", "junit", "sarif", "github"])
+@pytest.mark.parametrize(
+    "fmt", ["table", "yaml", "markdown", "junit", "sarif", "github", "prometheus"]
+)
 def test_every_format_shows_the_excess(capsys, fmt):
     assert run([*SA, "--manifests", str(DOCS_SA), "--excess", "-o", fmt]) == 0
     out = capsys.readouterr().out
+    if fmt == "prometheus":  # counts by risk, no resources
+        assert 'skycheck_excess_permissions{context="",' in out and 'risk="high"} 11.0' in out
+        return
     assert "secrets" in out and ("excess" in out.lower())
 
 
