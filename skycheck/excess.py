@@ -315,11 +315,14 @@ def _baseline(held: rbac.HeldRules) -> bool:
 
 def needed_requirements(report: Report) -> tuple[Requirement, ...]:
     """What the identity needs: the checks of the required features that SkyPilot makes
-    (fatal or degrades; documented ones too under ``--profile docs``)."""
+    (fatal or degrades; documented ones too under ``--profile docs``). A report that
+    requires no feature (SkyPilot's own account, shown for information) needs what its
+    checked features need."""
+    every = not report.required_features
     out = []
     for f in report.findings:
         r = f.requirement
-        if not r.required:
+        if not (r.required or every):
             continue
         if r.effect is Effect.DEGRADES or report.profile.gates(r.effect):
             out.append(r)
@@ -329,6 +332,8 @@ def needed_requirements(report: Report) -> tuple[Requirement, ...]:
 def _optional_uses(report: Report) -> dict[tuple[str, str, str, str], set[str]]:
     """Checked features that are not required, by the permission they would use."""
     out: dict[tuple[str, str, str, str], set[str]] = {}
+    if not report.required_features:
+        return out  # every checked feature is needed (needed_requirements)
     for f in report.findings:
         r = f.requirement
         if not r.required:

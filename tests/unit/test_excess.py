@@ -289,3 +289,27 @@ def test_unknown_excess_is_never_no_excess_and_fails_closed():
     assert doc["excess"] == [] and doc["excessSummary"]["state"] == "unknown"
     assert doc["excessSummary"]["verdict"] == "unknown"
     assert "Excess: unknown" in render(gated, "table")
+
+
+def test_a_report_requiring_no_feature_needs_what_it_checks():
+    # SkyPilot's own account is shown for information: no feature required, all checked.
+    from dataclasses import replace
+
+    from skycheck import excess, rbac
+    from skycheck.manifests import load_manifests
+    from skycheck.request import CheckRequest, collect
+
+    req = CheckRequest(
+        sa="sky-sa", namespace="default", manifests=(str(DOCS_SA),), skypilot_version="0.14.1"
+    )
+    report = collect(req).reports[0]
+    state = rbac.RbacState.with_bootstrap(load_manifests([str(DOCS_SA)]).objects)
+    core_only = excess.audit(state, report, source="manifests")
+    info = excess.audit(state, replace(report, required_features=()), source="manifests")
+    ingress = ("list", "", "services", "", "ingress-nginx", "")
+
+    def keys(e):
+        return {(i.verb, i.group, i.resource, i.subresource, i.namespace, i.name) for i in e.items}
+
+    assert ingress in keys(core_only) and ingress not in keys(info)
+    assert len(info.items) < len(core_only.items)
