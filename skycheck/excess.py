@@ -10,8 +10,9 @@ by the risk table (``risk.py``).
 
 Wildcards are reported as what they reach: ``*`` verbs as the verbs each resource has
 (escalate, bind, impersonate and approve included where they exist), ``*`` resources and
-groups as the resources skycheck knows (the bootstrap policy's, the catalogue's, the cluster-scoped
-ones and the risky subresources), plus one item per wildcard rule for any other or future resource.
+groups as the resources skycheck knows (the bootstrap policy's, the catalogue's, the
+cluster-scoped ones and the risky subresources), plus one item per wildcard rule for any
+other or future resource.
 
 Grants every authenticated identity holds from the cluster's default bindings (discovery,
 ``system:basic-user``, ``system:public-info-viewer``) are not counted: they are the same
