@@ -238,7 +238,14 @@ def _atoms(rule: rbac.PolicyRule, namespace: str) -> Iterable[_Atom]:
     names = rule.resource_names or ("",)
     for group in rule.api_groups:
         for path in rule.resources:
-            for g, res, sub, wildcard in _targets(group, path):
+            targets = _targets(group, path)
+            if "*" in rule.verbs and len(targets) == 1 and not targets[0][3]:
+                # A concrete resource with a * verb: also any other (custom, future) verb.
+                g, res, sub, _ = targets[0]
+                if not (namespace and cluster_scoped(g, res)):  # a Role reaches none of it
+                    for name in names:
+                        yield _Atom("*", g, res, sub, namespace, name, wildcard=True)
+            for g, res, sub, wildcard in targets:
                 if wildcard:
                     for verb in rule.verbs:
                         for name in names:
@@ -440,11 +447,12 @@ def audit(
                 _is_cluster_wide(atom.group, atom.resource, atom.namespace),
             )
         if atom.wildcard:
-            wildcard_note = (
-                "also any other or future resource a wildcard matches"
-                if atom.resource == "*"
-                else "also in any other or future API group a wildcard matches"
-            )
+            if atom.resource == "*":
+                wildcard_note = "also any other or future resource a wildcard matches"
+            elif atom.group == "*":
+                wildcard_note = "also in any other or future API group a wildcard matches"
+            else:
+                wildcard_note = "also any other verb a wildcard matches"
             needed_note = f"{wildcard_note}; {needed_note}" if needed_note else wildcard_note
         items.append(
             ExcessItem(
