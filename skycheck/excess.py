@@ -39,7 +39,10 @@ from skycheck.requestinfo import reads_namespace_by_name
 from skycheck.risk import RiskTable, load_risk_table
 
 STANDARD_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
-NAMELESS_VERBS = frozenset({"list", "watch", "create", "deletecollection"})
+# Requests that never carry an object name, so a rule with resourceNames never allows them.
+# A list or watch does carry one when its fieldSelector is metadata.name=X (RequestInfo sets
+# the name from it: k8s.io/apiserver pkg/endpoints/request/requestinfo.go), so they can.
+NAMELESS_VERBS = frozenset({"create", "deletecollection"})
 # The groups every identity of its kind is in: the default bindings to them are baseline.
 UNIVERSAL_GROUPS = frozenset(
     {"system:authenticated", "system:unauthenticated", "system:serviceaccounts"}
