@@ -103,6 +103,7 @@ MARKED_PAGES = (
     DOCS / "fix.md",
     DOCS / "skypilot-lab.md",
     DOCS / "skypilot-upgrades.md",
+    DOCS / "excess.md",
 )
 OBSERVED = ROOT / "rules" / "observed"
 
@@ -284,7 +285,11 @@ def regions(report: Report, outputs: dict[str, str]) -> dict[str, Callable[[], s
         return render(_short_checks(report), OutputFormat(fmt), width=WIDTH)
 
     count = len(report.findings)
+    from skycheck.risk import load_risk_table
+    from skycheck.risk import render_markdown as risk_markdown
+
     return {
+        "risk-table": lambda: "\n" + risk_markdown(load_risk_table()),
         "sample-command": lambda: _fence(
             "console", "$ skycheck " + " ".join(SAMPLE_ARGS) + f" --fix {SAMPLE_FIX}   # exit 1"
         ),

@@ -41,6 +41,15 @@ KNOWN_FEATURES = DOCS_FEATURES + CODE_FEATURES
 DEFAULT_REQUIRED = ("core",)
 
 
+# Files of rules/ that are data of their own, not a feature: the risk table (risk.py).
+NOT_FEATURES = frozenset({"risk.yaml"})
+
+
+def feature_files(directory: Path) -> list[Path]:
+    """The feature files of a rules directory, sorted (every *.yaml but NOT_FEATURES)."""
+    return sorted(p for p in directory.glob("*.yaml") if p.name not in NOT_FEATURES)
+
+
 def rules_dir() -> Path:
     """Where the catalogue lives: inside the wheel, or rules/ in a source checkout."""
     # The package directory itself, as importlib.resources.files("skycheck") gives it for
@@ -302,7 +311,7 @@ def _order(name: str) -> tuple[int, str]:
 def load_catalogue(directory: Path | None = None) -> Catalogue:
     """Load every rules/*.yaml; rule ids must be unique across the catalogue."""
     directory = directory or rules_dir()
-    files = sorted(directory.glob("*.yaml"))
+    files = feature_files(directory)
     if not files:
         raise CatalogueError(str(directory), "", "no rules files (*.yaml) found")
     features = [parse_feature(yamlio.read_text(p, what="rules file"), str(p)) for p in files]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 OUTPUTS = ("table", "json", "yaml", "junit", "sarif", "markdown", "github", "prometheus")
 FAIL_ON = ("required", "optional", "never")
 PROFILES = ("skypilot", "docs")
+RISKS = ("critical", "high", "medium", "low")
 
 app = typer.Typer(
     name="skycheck",
@@ -160,6 +161,26 @@ def check(
     explain: Annotated[
         bool, typer.Option("--explain", help="Print what was derived from the setup and why.")
     ] = False,
+    excess: Annotated[
+        bool,
+        typer.Option("--excess", help="Also report what the identity holds beyond the need."),
+    ] = False,
+    fail_on_excess: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on-excess",
+            metavar="LEVEL",
+            help="Excess at or above LEVEL fails: critical, high, medium, low (implies --excess).",
+        ),
+    ] = None,
+    least_privilege: Annotated[
+        Path | None,
+        typer.Option(
+            "--least-privilege",
+            metavar="PATH",
+            help="Write the least-privilege manifest for the need (implies --excess).",
+        ),
+    ] = None,
     timeout: Annotated[
         float,
         typer.Option("--timeout", metavar="SECONDS", help="Seconds for the whole run (live mode)."),
@@ -208,6 +229,9 @@ def check(
         request_timeout=request_timeout,
         max_inflight=max_inflight,
         debug=debug,
+        excess=excess,
+        fail_on_excess=fail_on_excess,
+        least_privilege=least_privilege,
     )
     try:
         code = execute(request)
@@ -243,6 +267,9 @@ def build_request(
     request_timeout: float,
     max_inflight: int,
     debug: bool,
+    excess: bool = False,
+    fail_on_excess: str | None = None,
+    least_privilege: Path | None = None,
 ) -> CheckRequest:
     """The check command's flags (as typer parsed them) as a ``CheckRequest``; the watcher
     and the GitHub Action build theirs here too (``parse_check_args``)."""
@@ -273,6 +300,11 @@ def build_request(
         request_timeout=request_timeout,
         max_inflight=max_inflight,
         debug=debug,
+        excess=excess,
+        fail_on_excess=(
+            None if fail_on_excess is None else choice(fail_on_excess, RISKS, "--fail-on-excess")
+        ),
+        least_privilege_path=least_privilege,
     )
 
 

@@ -57,6 +57,19 @@ def write_fix(path: Path, reports: list[Report], per_context: bool) -> None:
             )
 
 
+def write_least_privilege(path: Path, reports: list[Report]) -> None:
+    """Write each report's least-privilege manifest (--least-privilege), one file for all:
+    their objects are named after their subjects, so they do not collide."""
+    texts = [r.excess.least_privilege for r in reports if r.excess and r.excess.least_privilege]
+    if texts:
+        outfile.write_text(path, "---\n".join(texts), "--least-privilege file")
+    else:
+        sys.stderr.write(
+            "skycheck: note: no least-privilege manifest was made (nothing is needed, or "
+            f"the identity is unknown); {redact(str(path))} was not written\n"
+        )
+
+
 def emit(req: CheckRequest, reports: list[Report], multi: bool, per_context: bool) -> None:
     """Notes, warnings (each once) and the rendered report, redacted, where they go."""
     from skycheck.render import OutputFormat, render

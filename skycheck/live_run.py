@@ -25,7 +25,7 @@ from skycheck.models import FailOn, Report, Subject
 from skycheck.plan import CheckRequest, RunShape, Target, is_multi, sa_namespace, subject_for
 
 if TYPE_CHECKING:
-    from skycheck.kube import ContextInfo, Kubeconfig, Limits
+    from skycheck.kube import Connection, ContextInfo, Kubeconfig, Limits
     from skycheck.review.live import LiveReviewer
     from skycheck.skyconfig import CheckIdentity, Derivation, KubeView, SkyConfig
 
@@ -382,6 +382,8 @@ def _live_context(run: _ContextRun) -> list[Report]:
                     # Not allowed to ask about this identity: say so in its own report,
                     # and keep the caller's.
                     report = _unknown(run, context, namespace, who, exc, subject)
+                else:
+                    report = _with_excess(req, report, conn, who.is_caller)
                 reports.append(replace(report, notes=notes, gates=not who.managed))
             return reports
         finally:
@@ -394,6 +396,29 @@ def _live_context(run: _ContextRun) -> list[Report]:
             _unknown(run, context, namespace, who, exc, caller if who.is_caller else None)
             for who in whos
         ]
+
+
+def _with_excess(req: CheckRequest, report: Report, conn: Connection, is_caller: bool) -> Report:
+    """The report with its live excess audit, when asked for (docs/excess.md)."""
+    if not req.audits_excess:
+        return report
+    from skycheck.excess_live import audit_live
+
+    return _excess_level(req, replace(report, excess=audit_live(conn, report, is_caller=is_caller)))
+
+
+def _excess_level(req: CheckRequest, report: Report) -> Report:
+    """The --fail-on-excess level on a report; an unaudited report's excess is unknown."""
+    if not req.audits_excess:
+        return report
+    from skycheck.excess_types import Risk
+
+    if report.excess is None:
+        from skycheck.excess import unknown
+
+        report = replace(report, excess=unknown("the identity could not be checked"))
+    level = Risk(req.fail_on_excess) if req.fail_on_excess else None
+    return replace(report, fail_on_excess=level)
 
 
 def _whoami(reviewer: LiveReviewer, info: ContextInfo) -> Subject:
@@ -435,7 +460,7 @@ def _unknown(
     why = f"context {context}: {exc.one_line()}"
     if exc.hint:
         why += f" ({exc.hint})"
-    return Report(
+    report = Report(
         mode="live",
         method=Method.SSAR if who.is_caller else Method.SAR,
         context=context,
@@ -461,6 +486,7 @@ def _unknown(
         profile=run.shape.profile,
         not_applicable=plan.not_applicable,
     )
+    return _excess_level(run.req, report)
 
 
 def _context_warnings(info: object) -> tuple[str, ...]:

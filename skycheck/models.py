@@ -14,6 +14,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from skycheck.excess_types import Excess, ExcessState, Risk
 from skycheck.names import sa_username, split_sa_username
 from skycheck.requestinfo import request_namespace
 
@@ -444,6 +445,21 @@ class Report:
     # False for a report shown for information only (SkyPilot's own service account,
     # which SkyPilot creates and grants itself): its verdict never reaches the exit code.
     gates: bool = True
+    # The excess audit (--excess): what the identity holds beyond the need; None: not asked.
+    excess: Excess | None = None
+    # --fail-on-excess: excess at or above this class fails the verdict; None: never.
+    fail_on_excess: Risk | None = None
+
+    def excess_verdict(self) -> Verdict:
+        """The gate's word on excess: fail at or above ``fail_on_excess``; unknown when
+        the audit could not read what the identity holds (fails closed); else pass."""
+        if self.fail_on_excess is None:
+            return Verdict.PASS
+        if self.excess is None or self.excess.state is ExcessState.UNKNOWN:
+            return Verdict.UNKNOWN
+        if self.excess.at_least(self.fail_on_excess):
+            return Verdict.FAIL
+        return Verdict.PASS
 
     def feature_statuses(self) -> tuple[FeatureStatus, ...]:
         out = []
@@ -481,8 +497,8 @@ class Report:
 
     @property
     def verdict(self) -> Verdict:
-        """The gate's verdict under this report's ``fail_on``."""
-        return self.verdict_for(self.fail_on)
+        """The gate's verdict under this report's ``fail_on`` and ``fail_on_excess``."""
+        return worst([self.verdict_for(self.fail_on), self.excess_verdict()])
 
     @property
     def exit_code(self) -> int:

@@ -46,6 +46,16 @@ class CheckRequest:
     skypilot_version: str | None = None
     profile: str = "skypilot"
     remote_identity: str | None = None
+    excess: bool = False  # also audit what the identity holds beyond the need
+    fail_on_excess: str | None = None  # critical | high | medium | low; None: never gates
+    least_privilege_path: Path | None = None  # --least-privilege PATH
+
+    @property
+    def audits_excess(self) -> bool:
+        """--excess, or --fail-on-excess or --least-privilege (which need the audit)."""
+        return (
+            self.excess or self.fail_on_excess is not None or self.least_privilege_path is not None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +90,8 @@ def validate(req: CheckRequest) -> None:
         outfile.check_target(req.output_file, "--output-file")
     if req.fix_path is not None:
         outfile.check_target(req.fix_path, "--fix file")
+    if req.least_privilege_path is not None:
+        outfile.check_target(req.least_privilege_path, "--least-privilege file")
 
 
 def is_multi(req: CheckRequest) -> bool:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from skycheck import applicability, identity
 from skycheck.catalogue import Catalogue, load_catalogue, select_features
-from skycheck.emit import emit, with_fix, write_fix
+from skycheck.emit import emit, with_fix, write_fix, write_least_privilege
 from skycheck.engine import run_check
 from skycheck.errors import ExitCode, SkycheckError, UsageError
 from skycheck.models import FailOn, Profile, Report, gate_verdict, verdict_exit_code
@@ -64,6 +64,8 @@ def finish(req: CheckRequest, outcome: Outcome) -> int:
     reports = list(outcome.reports)
     if req.fix_path is not None:
         write_fix(req.fix_path, reports, outcome.per_context)
+    if req.least_privilege_path is not None:
+        write_least_privilege(req.least_privilege_path, reports)
     emit(req, reports, outcome.multi, outcome.per_context)
     return outcome.exit_code
 
@@ -134,7 +136,8 @@ def _offline(
     target = Target(plan, req.sa, req.as_user, req.as_groups)
     subject = subject_for(target)
     assert subject is not None  # an identity flag was given
-    return [_located(run_check(catalogue, plan, subject, reviewer), loaded, reviewer)]
+    report = _with_excess(req, reviewer, run_check(catalogue, plan, subject, reviewer))
+    return [_located(report, loaded, reviewer)]
 
 
 def _located(report: Report, loaded: Manifests, reviewer: OfflineReviewer) -> Report:
@@ -142,6 +145,18 @@ def _located(report: Report, loaded: Manifests, reviewer: OfflineReviewer) -> Re
     from skycheck.locate import locate_report
 
     return locate_report(report, loaded, reviewer.state)
+
+
+def _with_excess(req: CheckRequest, reviewer: OfflineReviewer, report: Report) -> Report:
+    """The report with its excess audit over the manifests, when asked for."""
+    if not req.audits_excess:
+        return report
+    from skycheck import excess
+    from skycheck.excess_types import Risk
+
+    audit = excess.audit(reviewer.state, report, source="manifests")
+    level = Risk(req.fail_on_excess) if req.fail_on_excess else None
+    return replace(report, excess=audit, fail_on_excess=level)
 
 
 def _offline_api_server(
@@ -225,6 +240,7 @@ def _offline_api_server(
             else f"the account the pods of {server.describe()} run as"
         )
         notes = (who_note, *found, *derivation.notes)
+        report = _with_excess(req, reviewer, report)
         reports.append(
             _located(replace(report, notes=notes, gates=not who.managed), loaded, reviewer)
         )

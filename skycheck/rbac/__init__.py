@@ -11,7 +11,8 @@ Kubernetes v1.37 source and cites it. One module per job:
   ``rule.go``) and RBAC's wording;
 - :mod:`~skycheck.rbac.aggregation`: ClusterRole aggregation (kube-controller-manager);
 - :mod:`~skycheck.rbac.authorizer`: :class:`RbacState`, the indexed authorizer;
-- :mod:`~skycheck.rbac.explain`: the nearest misses for a denial.
+- :mod:`~skycheck.rbac.explain`: the nearest misses for a denial;
+- :mod:`~skycheck.rbac.holdings`: every rule a subject holds, per binding (the excess audit).
 
 The names below are the package's public surface.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from skycheck.rbac.authorizer import AuthzResult, RbacState, Resolved
 from skycheck.rbac.explain import explain_denial
+from skycheck.rbac.holdings import HeldRules, bypasses_rbac, rules_held
 from skycheck.rbac.matching import (
     Request,
     api_group_matches,
@@ -71,6 +73,7 @@ __all__ = [
     "BootstrapPolicy",
     "ClusterRole",
     "ClusterRoleBinding",
+    "HeldRules",
     "InvalidObjectError",
     "LabelSelector",
     "PolicyRule",
@@ -87,6 +90,7 @@ __all__ = [
     "api_group_matches",
     "applies_to_user",
     "bootstrap_policy",
+    "bypasses_rbac",
     "describe_object",
     "describe_resource",
     "describe_user",
@@ -97,5 +101,6 @@ __all__ = [
     "resource_matches",
     "resource_name_matches",
     "rule_allows",
+    "rules_held",
     "verb_matches",
 ]

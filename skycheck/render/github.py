@@ -18,6 +18,9 @@ user's manifests (``skycheck.locate``), so GitHub shows it on that line of the d
 checks (and standard input, which has no path) have no file; their message names the
 identity and context.
 
+With ``--excess``, one annotation per excess row (``_excess_annotations``):
+``error`` at or above ``--fail-on-excess``, ``warning`` otherwise.
+
 Escaping follows @actions/core (toolkit ``command.ts``): in the message
 ``%``, ``\\r`` and ``\\n`` become ``%25``, ``%0D`` and ``%0A``; in property
 values ``:`` and ``,`` also become ``%3A`` and ``%2C``.
@@ -129,6 +132,10 @@ def _notice(report: Report, label: str | None, options: RenderOptions, multi: bo
             )
             + "."
         )
+    if report.excess is not None:
+        from skycheck.render._excess import summary_line
+
+        text += f" {summary_line(report)}."
     return command("notice", text, title=title)
 
 
@@ -149,6 +156,31 @@ def _not_proven(items: list[Report]) -> list[str]:
     ]
 
 
+def _excess_annotations(report: Report, label: str | None) -> list[tuple[bool, str]]:
+    """With --excess: one annotation per excess row, ``error`` at or above
+    --fail-on-excess, ``warning`` below it; a ``warning`` when excess is unknown."""
+    if report.excess is None:
+        return []
+    from skycheck.excess_types import ExcessState
+    from skycheck.render._excess import excess_rows, row_gates
+
+    prefix = f"[{label}] " if label else ""
+    out: list[tuple[bool, str]] = []
+    if report.excess.state is ExcessState.UNKNOWN:
+        gating = report.fail_on_excess is not None and report.gates
+        text = "; ".join(report.excess.notes) or "what the identity holds could not be read"
+        title = f"{prefix}skycheck: excess unknown"
+        out.append((gating, command("error" if gating else "warning", text, title=title)))
+    for row in excess_rows(report):
+        gating = row_gates(report, row)
+        title = f"{prefix}skycheck: excess {row.risk.value}: {row.target}"
+        message = f"{', '.join(row.verbs)} held beyond SkyPilot's need ({row.granted_by})"
+        if row.needed:
+            message += f"; {row.needed}"
+        out.append((gating, command("error" if gating else "warning", message, title=title)))
+    return out
+
+
 def render_github(reports: Reports, options: RenderOptions | None = None) -> str:
     options = options or RenderOptions()
     items, multi = normalize(reports)
@@ -157,7 +189,10 @@ def render_github(reports: Reports, options: RenderOptions | None = None) -> str
     annotations = [
         a
         for label, r in zip(labels, items, strict=True)
-        for a in _annotations(r, label if multi else None)
+        for a in (
+            *_annotations(r, label if multi else None),
+            *_excess_annotations(r, label if multi else None),
+        )
     ]
     # Gating annotations first: GitHub keeps only the first few of each level.
     lines += [cmd for gating, cmd in annotations if gating]

@@ -8,7 +8,9 @@ checked), ``lost`` (what a denied "degrades" check costs) and ``location`` (offl
 file and line it concerns, see ``skycheck.locate``; live: the identity and context, no
 path); at the top level it
 adds ``failOn`` and ``profile`` (the verdict depends on both), ``notes`` and
-``skypilot`` (the version checked against and where that came from). A feature
+``skypilot`` (the version checked against and where that came from); with
+``--excess``, ``excess`` (what the identity holds beyond the need) and
+``excessSummary`` (counts by risk, how it was read, the risky needs). A feature
 that does not concern the identity has status ``not-applicable`` and a
 ``reason``. The contract says "at least", so these additions keep schemaVersion 1;
 ``report.schema.json`` beside this file describes the whole document and the
@@ -26,6 +28,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from skycheck.excess_types import ExcessItem, Grant, NeededRisk
 from skycheck.models import (
     SCHEMA_VERSION,
     FeatureStatus,
@@ -142,6 +145,73 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             }
             for p in report.preconditions
         ],
+        **excess_fields(report),
+    }
+
+
+def _grant(g: Grant) -> dict[str, Any]:
+    return {
+        "roleKind": g.role_kind,
+        "role": g.role,
+        "bindingKind": g.binding_kind,
+        "binding": g.binding,
+        "namespace": g.namespace,
+        "shared": g.shared,
+        "rule": g.rule,
+    }
+
+
+def _excess_item(i: ExcessItem) -> dict[str, Any]:
+    return {
+        "verb": i.verb,
+        "group": i.group,
+        "resource": i.resource,
+        "subresource": i.subresource,
+        "namespace": i.namespace,
+        "name": i.name,
+        "risk": i.risk.value,
+        "grantedBy": [_grant(g) for g in i.granted_by],
+        "riskId": i.risk_id,
+        "reason": i.reason,
+        "needed": i.needed,
+        "nonResourceURL": i.non_resource_url,
+        "wildcard": i.wildcard,
+    }
+
+
+def _needed_risk(n: NeededRisk) -> dict[str, Any]:
+    return {
+        "check": n.check_id,
+        "verb": n.verb,
+        "group": n.group,
+        "resource": n.resource,
+        "subresource": n.subresource,
+        "namespace": n.namespace,
+        "name": n.name,
+        "risk": n.risk.value,
+        "riskId": n.risk_id,
+        "reason": n.reason,
+        "why": n.why,
+    }
+
+
+def excess_fields(report: Report) -> dict[str, Any]:
+    """The excess audit's keys (``--excess`` only): ``excess``, ``excessSummary``."""
+    e = report.excess
+    if e is None:
+        return {}
+    return {
+        "excess": [_excess_item(i) for i in e.items],
+        "excessSummary": {
+            "state": e.state.value,
+            "source": e.source,
+            "counts": e.counts(),
+            "failOnExcess": report.fail_on_excess.value if report.fail_on_excess else None,
+            "verdict": report.excess_verdict().value,
+            "notes": list(e.notes),
+            "neededRisks": [_needed_risk(n) for n in e.needed],
+            "leastPrivilege": e.least_privilege,
+        },
     }
 
 

@@ -25,6 +25,8 @@ How each decision maps, and why:
   ``core``, so failures there would contradict exit code 0 on nearly every
   cluster. The skip message still names what is missing. With
   ``--fail-on optional`` these become failures, matching the exit code.
+- with ``--excess``: a suite ``excess``, one testcase per excess row, skipped (a warning)
+  unless ``--fail-on-excess`` makes it gate (a failure); see ``_excess_suite``.
 - unknown: always ``<error type="unknown">``, never skipped: a check that
   could not be made is never counted as granted (fail closed), whether or not
   it gates. The message says when the check's feature is optional.
@@ -126,6 +128,60 @@ def _set_counts(el: ET.Element, tests: int, outcomes: Sequence[str | None]) -> N
     el.set("time", "0")
 
 
+def _excess_suite(root: ET.Element, report: Report, label: str | None) -> list[str | None]:
+    """With --excess: a suite ``excess``, one testcase per excess row (classname
+    ``skycheck.excess.<class>``): failed at or above --fail-on-excess, skipped below it
+    (a warning), an error when what the identity holds could not be read."""
+    if report.excess is None:
+        return []
+    from skycheck.excess_types import ExcessState
+    from skycheck.render._excess import RULE_IDS, excess_rows, row_gates, summary_line
+
+    name = f"{label}/excess" if label else "excess"
+    suite = ET.SubElement(root, "testsuite", {"name": name})
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", {"name": "summary", "value": summary_line(report)})
+    for note in report.excess.notes:
+        ET.SubElement(props, "property", {"name": "note", "value": note})
+    outcomes: list[str | None] = []
+    if report.excess.state is ExcessState.UNKNOWN:
+        case = ET.SubElement(
+            suite, "testcase", {"classname": name, "name": "excess: unknown", "time": "0"}
+        )
+        el = ET.SubElement(
+            case,
+            "error",
+            {"message": "what the identity holds could not be read", "type": "unknown"},
+        )
+        el.text = "\n".join(report.excess.notes)
+        outcomes.append("error")
+    for row in excess_rows(report):
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": RULE_IDS[row.risk],
+                "name": f"excess {row.risk.value}: {row.text}",
+                "time": "0",
+            },
+        )
+        body = [f"risk: {row.risk.value} ({row.risk_id})", f"granted by: {row.granted_by}"]
+        if row.reason:
+            body.append(f"why risky: {row.reason}")
+        if row.needed:
+            body.append(f"note: {row.needed}")
+        message = f"held beyond SkyPilot's need ({row.risk.value}): {row.text}"
+        if row_gates(report, row):
+            el = ET.SubElement(case, "failure", {"message": message, "type": "excess"})
+            outcomes.append("failure")
+        else:
+            el = ET.SubElement(case, "skipped", {"message": f"not gating: {message}"})
+            outcomes.append("skipped")
+        el.text = "\n".join(body)
+    _set_counts(suite, len(outcomes), outcomes)
+    return outcomes
+
+
 def render_junit(reports: Reports, options: RenderOptions | None = None) -> str:
     items, multi = normalize(reports)
     root = ET.Element("testsuites", {"name": "skycheck"})
@@ -141,6 +197,7 @@ def render_junit(reports: Reports, options: RenderOptions | None = None) -> str:
             # Attribute order: name first, then the counts, as reporters print them.
             _set_counts(suite, len(cases), outcomes)
             all_outcomes += outcomes
+        all_outcomes += _excess_suite(root, report, label if multi else None)
     _set_counts(root, len(all_outcomes), all_outcomes)
     for el in root.iter():  # text from the cluster: no characters XML 1.0 forbids
         for key, value in el.attrib.items():

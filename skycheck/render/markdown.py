@@ -156,6 +156,7 @@ def _report_body(report: Report, options: RenderOptions, level: int, multi: bool
         ]
         out += _table(["Feature", "Gate", "Resource", "Verbs", "Error"], rows)
 
+    out += _excess_section(report, h)
     if report.warnings:
         out += ["", f"{h} Warnings", ""]
         out += [f"- {escape(w)}" for w in report.warnings]
@@ -185,6 +186,46 @@ def _report_body(report: Report, options: RenderOptions, level: int, multi: bool
             "",
             "</details>",
         ]
+    return out
+
+
+def _excess_section(report: Report, h: str) -> list[str]:
+    """With --excess: what is held beyond the need, then the risky needs to sign off."""
+    if report.excess is None:
+        return []
+    from skycheck.render._excess import excess_rows, needed_rows, row_gates, summary_line
+
+    out = ["", f"{h} Excess", "", escape(summary_line(report))]
+    rows = [
+        [
+            row.risk.value + (" (fails)" if row_gates(report, row) else ""),
+            _code(row.target),
+            ", ".join(row.verbs),
+            escape(row.granted_by + (" (shared)" if row.shared else "")),
+            escape(row.reason),
+            escape(row.needed),
+        ]
+        for row in excess_rows(report)
+    ]
+    if rows:
+        out.append("")
+        out += _table(["Risk", "Resource", "Verbs", "Granted by", "Why risky", "Note"], rows)
+    if report.excess.notes:
+        out.append("")
+        out += [f"- {escape(n)}" for n in report.excess.notes]
+    needed = [
+        [
+            n.risk.value,
+            _code(n.target),
+            ", ".join(n.verbs),
+            escape(n.reason or "(default class)"),
+            escape(n.why),
+        ]
+        for n in needed_rows(report)
+    ]
+    if needed:
+        out += ["", f"{h} Risky permissions SkyPilot needs", ""]
+        out += _table(["Risk", "Resource", "Verbs", "Why risky", "Why SkyPilot needs it"], needed)
     return out
 
 

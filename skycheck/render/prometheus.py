@@ -25,7 +25,6 @@ report; one run may hold several.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -57,14 +56,16 @@ def _report_labels(report: Report) -> list[str]:
 def _excess_by_risk(report: Report) -> dict[str, int] | None:
     """Excess grants by risk, or None when the report has no least-privilege audit.
 
-    The hook for ``--excess`` (DESIGN.md, "Excess"): a report with an ``excess`` tuple of
-    entries that have a ``risk`` gets one gauge per risk level; without the attribute
-    nothing is emitted, so "not audited" never reads as "no excess".
+    With ``--excess`` (docs/excess.md) a report gets one gauge per risk level; without the
+    audit, or when what the identity holds could not be read (unknown), nothing is emitted,
+    so "not audited" never reads as "no excess".
     """
-    excess = getattr(report, "excess", None)
-    if excess is None:
+    from skycheck.excess_types import ExcessState
+
+    excess = report.excess
+    if excess is None or excess.state is ExcessState.UNKNOWN:
         return None
-    counts = Counter(str(getattr(item, "risk", "")) for item in excess)
+    counts = excess.counts()
     return {risk: counts.get(risk, 0) for risk in RISKS}
 
 

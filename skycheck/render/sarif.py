@@ -20,6 +20,10 @@ required feature) and ``warning`` otherwise. Undecided checks keep
 ``kind: fail`` (the default): SARIF's ``open`` kind would force level
 ``none`` and hide a check we could not make, and we fail closed.
 
+With ``--excess``, each excess row (a risk class, a resource and scope, its verbs) is a
+result of the rule ``skycheck.excess.<class>``, ``warning`` unless ``--fail-on-excess``
+makes it gate (``error``); those point at ``rules/risk.yaml``.
+
 Code scanning places alerts on files of the scanned repository, so an offline result
 points at the user's manifest (``skycheck.locate``): ``artifactLocation.uri`` relative to
 the working directory with ``uriBaseId`` ``%SRCROOT%`` (a ``file://`` URI when the file is
@@ -249,13 +253,18 @@ def _invocation(report: Report, label: str) -> dict[str, Any]:
 def report_to_sarif(reports: Reports) -> dict[str, Any]:
     items, multi = normalize(reports)
     labels = report_labels(items)
-    rules = _rules(items)
+    rules = _rules(items) + _excess_rules(items)
     rule_index = {rule["id"]: i for i, rule in enumerate(rules)}
     results = [
         _result(report, f, rule_index, label if multi else None)
         for label, report in zip(labels, items, strict=True)
         for f in sorted_findings(report)
         if f.decision is not Decision.ALLOWED
+    ]
+    results += [
+        result
+        for label, report in zip(labels, items, strict=True)
+        for result in _excess_results(report, rule_index, label if multi else None)
     ]
     run: dict[str, Any] = {
         "tool": {
@@ -271,6 +280,101 @@ def report_to_sarif(reports: Reports) -> dict[str, Any]:
         "columnKind": "unicodeCodePoints",
     }
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
+
+
+# --- the excess audit (--excess): one rule per risk class, one result per excess row ------
+
+
+def _excess_rules(reports: tuple[Report, ...]) -> list[dict[str, Any]]:
+    """The rules ``skycheck.excess.<class>`` of the classes some report's excess holds."""
+    from skycheck.render._excess import RULE_IDS, RULE_TEXT
+
+    held = {i.risk for r in reports if r.excess for i in r.excess.items}
+    levels = {r.fail_on_excess for r in reports}
+    out = []
+    for risk, rule_id in RULE_IDS.items():
+        if risk not in held:
+            continue
+        gating = any(level is not None and risk.at_least(level) for level in levels)
+        out.append(
+            {
+                "id": rule_id,
+                "name": rule_name(rule_id),
+                "shortDescription": {"text": RULE_TEXT[risk]},
+                "fullDescription": {
+                    "text": f"{RULE_TEXT[risk]}. The identity holds a permission rated "
+                    f"{risk.value} by rules/risk.yaml that the checked features do not need."
+                },
+                "help": {
+                    "text": "Remove the grant from the role or binding named, or narrow it to "
+                    "what SkyPilot needs (skycheck manifest). See docs/excess.md.",
+                    "markdown": "Remove the grant from the role or binding named, or narrow "
+                    "it to what SkyPilot needs (`skycheck manifest`). See docs/excess.md.",
+                },
+                "defaultConfiguration": {"level": "error" if gating else "warning"},
+                "properties": {"tags": ["kubernetes", "rbac", "excess", risk.value]},
+            }
+        )
+    return out
+
+
+def _excess_results(
+    report: Report, rule_index: dict[str, int], label: str | None
+) -> list[dict[str, Any]]:
+    from skycheck.render._excess import RULE_IDS, excess_rows, row_gates
+
+    who = subject_label(report.subject)
+    ctx = f" (context {label})" if label else ""
+    where = label or report.context or "(current context)"
+    out = []
+    for row in excess_rows(report):
+        rule_id = RULE_IDS[row.risk]
+        text = (
+            f"{who} holds {', '.join(row.verbs)} on {row.target}{ctx} beyond SkyPilot's need "
+            f"({row.risk.value}), from {row.granted_by}."
+        )
+        if row.reason:
+            text += f" {row.reason}"
+        if row.needed:
+            text += f" Note: {row.needed}."
+        key = "\x1f".join((report.context or "", report.subject.username, row.target, *row.verbs))
+        out.append(
+            {
+                "ruleId": rule_id,
+                "ruleIndex": rule_index[rule_id],
+                "level": "error" if row_gates(report, row) else "warning",
+                "message": {"text": text},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": "rules/risk.yaml"},
+                            "region": {"startLine": 1},
+                        },
+                        "logicalLocations": [
+                            {
+                                "name": row.target,
+                                "fullyQualifiedName": f"{where}/{row.target}/"
+                                f"{report.subject.username}",
+                                "kind": "resource",
+                            }
+                        ],
+                    }
+                ],
+                "partialFingerprints": {FINGERPRINT_KEY: hashlib.sha256(key.encode()).hexdigest()},
+                "properties": {
+                    "excess": True,
+                    "risk": row.risk.value,
+                    "riskId": row.risk_id,
+                    "verbs": list(row.verbs),
+                    "target": row.target,
+                    "grantedBy": row.granted_by,
+                    "shared": row.shared,
+                    "context": report.context,
+                    "subject": report.subject.username,
+                },
+            }
+        )
+    return out
 
 
 def render_sarif(reports: Reports, options: RenderOptions | None = None) -> str:

@@ -177,6 +177,7 @@ def _details(report: Report, options: RenderOptions, multi: bool) -> list[Render
             features = []
     if features:
         blocks.append(features)
+    blocks += _excess_blocks(report)
     if report.notes:
         blocks.append([Text("Notes:", style="bold"), _bullets(report.notes)])
     if report.warnings:
@@ -193,6 +194,48 @@ def _details(report: Report, options: RenderOptions, multi: bool) -> list[Render
         if i:
             out.append(Text(""))
         out += block
+    return out
+
+
+_RISK_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
+
+
+def _excess_blocks(report: Report) -> list[list[RenderableType]]:
+    """With --excess: what is held beyond the need, then the risky needs to sign off."""
+    if report.excess is None:
+        return []
+    from skycheck.render._excess import excess_rows, needed_rows, summary_line
+
+    head = Text(clean(summary_line(report)), style="bold")
+    grid = Table.grid(padding=(0, 2), pad_edge=True)
+    grid.add_column(no_wrap=True, min_width=8)
+    grid.add_column(overflow="fold")
+    for row in excess_rows(report):
+        lines: list[RenderableType] = [Text(clean(row.text))]
+        if row.reason:
+            lines.append(_kv("risk  ", row.reason))
+        lines.append(_kv("from  ", row.granted_by + (" (shared)" if row.shared else "")))
+        if row.needed:
+            lines.append(_kv("note  ", row.needed))
+        marker = Text(row.risk.value.upper(), style=_RISK_STYLE[row.risk.value])
+        grid.add_row(marker, Group(*lines))
+    block: list[RenderableType] = [head, grid]
+    if report.excess.notes:
+        block.append(_bullets(report.excess.notes))
+    out = [block]
+    needed = needed_rows(report)
+    if needed:
+        grid = Table.grid(padding=(0, 2), pad_edge=True)
+        grid.add_column(no_wrap=True, min_width=8)
+        grid.add_column(overflow="fold")
+        for n in needed:
+            lines = [
+                Text(clean(f"{n.target}: {', '.join(n.verbs)}")),
+                _kv("risk  ", n.reason or "(default class)"),
+                _kv("why   ", n.why),
+            ]
+            grid.add_row(Text(n.risk.value.upper(), style=_RISK_STYLE[n.risk.value]), Group(*lines))
+        out.append([Text("Risky permissions SkyPilot needs (to sign off):", style="bold"), grid])
     return out
 
 

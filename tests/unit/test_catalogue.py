@@ -15,6 +15,7 @@ from skycheck import yamlio
 from skycheck.catalogue import (
     KNOWN_FEATURES,
     bind,
+    feature_files,
     load_catalogue,
     load_schema,
     rules_dir,
@@ -112,7 +113,7 @@ def test_feature_selection_defaults_and_flags():
 
 def test_rules_files_are_valid_per_jsonschema_too():
     schema = load_schema()
-    for path in sorted(rules_dir().glob("*.yaml")):
+    for path in feature_files(rules_dir()):
         jsonschema.validate(yamlio.load_one(path.read_text(), path.name), schema)
 
 

@@ -796,10 +796,17 @@ def test_prometheus_parses_with_prometheus_clients_parser() -> None:
 
 
 def test_prometheus_excess_by_risk_only_when_audited() -> None:
-    from types import SimpleNamespace
-
+    from skycheck.excess import unknown
+    from skycheck.excess_types import Excess, ExcessItem, ExcessState, Grant, Risk
     from skycheck.render.prometheus import _excess_by_risk
 
     assert _excess_by_risk(fail_report()) is None
-    audited = SimpleNamespace(excess=[SimpleNamespace(risk="high"), SimpleNamespace(risk="high")])
-    assert _excess_by_risk(audited) == {"critical": 0, "high": 2, "medium": 0, "low": 0}  # type: ignore[arg-type]
+    grant = (Grant("Role", "r", "RoleBinding", "b", "default"),)
+    items = tuple(
+        ExcessItem(v, "", "secrets", "", "default", "", Risk.HIGH, grant, "")
+        for v in ("get", "list")
+    )
+    audited = replace(fail_report(), excess=Excess(ExcessState.COMPLETE, "manifests", items))
+    assert _excess_by_risk(audited) == {"critical": 0, "high": 2, "medium": 0, "low": 0}
+    # What could not be read is not "no excess": no samples at all.
+    assert _excess_by_risk(replace(fail_report(), excess=unknown("no access"))) is None
