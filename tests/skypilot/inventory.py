@@ -184,6 +184,36 @@ SCENARIOS: tuple[Scenario, ...] = (
         necessity_beyond="launch",
     ),
     Scenario(
+        "ports-loadbalancer",
+        "ports-lifecycle",
+        {"kubernetes": {"ports": "loadbalancer"}},
+        note=(
+            "sky launch --ports 8080 to its first exec, then SkyPilot's own open_ports and "
+            "query_ports (sky status --endpoints), and open_ports again with a new port"
+        ),
+        necessity_beyond="launch",
+    ),
+    Scenario(
+        "ports-ingress",
+        "ports-lifecycle",
+        {"kubernetes": {"ports": "ingress"}},
+        note=(
+            "sky launch --ports 8080 to its first exec, then SkyPilot's own open_ports and "
+            "query_ports (sky status --endpoints) through the nginx ingress, and open_ports "
+            "again with a new port"
+        ),
+        necessity_beyond="launch-ports-ingress",
+    ),
+    Scenario(
+        "autodown",
+        "autodown",
+        note=(
+            "sky launch to its first exec, then SkyPilot's own set_autodown_annotations "
+            "(sky autostop -i 10 --down, then --cancel)"
+        ),
+        necessity_beyond="launch",
+    ),
+    Scenario(
         "launch-local-credentials",
         "launch",
         {"kubernetes": {"remote_identity": "LOCAL_CREDENTIALS"}},
@@ -524,11 +554,14 @@ def _verdict(perm: Permission, run: Run, baseline: Run) -> dict[str, Any]:
     first_exec = next((i for i, r in enumerate(main) if r.subresource == "exec"), None)
     first_denied = next((i for i, r in enumerate(main) if r in denied), None)
     # The run got to the lab's stopping point: its first exec was made and not refused.
+    # (Scenarios that go on past the first exec, driving SkyPilot's own post-exec code,
+    # complete in the baseline: there the first exec is no stopping point.)
     reached_exec = first_exec is not None and main[first_exec].code != 403
     if not denied:
         effect = "not-requested"
     elif (
-        reached_exec
+        baseline.outcome is Outcome.STOPPED_AT_EXEC
+        and reached_exec
         and first_exec is not None
         and first_denied is not None
         and first_denied > first_exec
