@@ -55,6 +55,8 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 # v1.37.2 also authorizes it as `create`: an identity holding only `get pods/exec` gets a 403
 # audited as `get` (seen in the lab's launch baseline). Grants pair the two verbs.
 UPGRADE_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
+# Runs made again when their SkyPilot API server was killed under them.
+API_SERVER_ATTEMPTS = 4
 
 
 def _apply_sky_sa(lab: Lab, who: Identity) -> None:
@@ -255,8 +257,35 @@ def run_scenario(
     """One first-run execution of ``scenario``: fresh namespace, reset objects, new identity.
 
     ``grants=None`` binds cluster-admin; otherwise exactly those rules (see :meth:`Lab.grant`;
-    the scope ``namespace`` stands for the fresh workload namespace).
+    the scope ``namespace`` stands for the fresh workload namespace). A run whose SkyPilot
+    API server was killed under it (:attr:`Run.api_server_lost`) is made again, from scratch.
     """
+    for attempt in range(1, API_SERVER_ATTEMPTS + 1):
+        run = _run_scenario_once(
+            lab,
+            version,
+            scenario,
+            label,
+            grants,
+            precreate_system=precreate_system,
+            cleanup=cleanup,
+        )
+        if not run.api_server_lost or attempt == API_SERVER_ATTEMPTS:
+            return run
+        _log(f"  {scenario.name} ({label}): SkyPilot's API server was killed; again")
+    raise AssertionError("unreachable")
+
+
+def _run_scenario_once(
+    lab: Lab,
+    version: str,
+    scenario: Scenario,
+    label: str,
+    grants: dict[str, list[dict[str, Any]]] | None,
+    *,
+    precreate_system: bool,
+    cleanup: bool,
+) -> Run:
     lab.reset_skypilot_objects()
     namespace = lab.fresh_namespace("sky")
     # A new ServiceAccount per run: grants left in namespaces that outlive a run

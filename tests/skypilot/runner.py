@@ -118,6 +118,9 @@ STEP_FAILED = 257
 VOLUMES_DELETE_FAILED = r"Error deleting volumes"
 # What `sky down` prints (exit code 0) for a cluster it failed to terminate.
 DOWN_FAILED = r"Cluster\(s\) failed\. See details above"
+API_SERVER_LOST = re.compile(
+    r"HTTPConnectionPool\(host='127\.0\.0\.1', port=\d+\).*Connection refused"
+)
 EXEC_MARKERS = ("no exec found", "kubectl exec", "exec failed", "Failed to run command")
 
 
@@ -222,6 +225,13 @@ class Run:
     requests: tuple[Request, ...] = field(default_factory=tuple)
     # A cleanup step (``sky down``, ``sky volumes delete``) exited non-zero.
     cleanup_failed: bool = False
+
+    @property
+    def api_server_lost(self) -> bool:
+        """SkyPilot's client lost its API server mid-operation: another SkyPilot on the
+        machine killed it (0.12's ``sky api stop`` kills every ``-m sky.server.server``
+        process, whatever its port). Such a run says nothing about permissions."""
+        return bool(API_SERVER_LOST.search(self.tail))
 
     @property
     def forbidden(self) -> tuple[Request, ...]:
