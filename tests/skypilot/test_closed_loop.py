@@ -58,7 +58,7 @@ def test_the_fix_is_enough(lab, version, name, tmp_path: Path, capsys):
     that the inventory does not list as tolerated."""
     case = cl.CASES[name]
     if not cl.in_inventory(version, case):
-        pytest.skip(f"no {name} scenario in SkyPilot {version}'s inventory")
+        pytest.skip(f"no judged {name} scenario in SkyPilot {version}'s inventory")
     who = cl.new_identity(lab, "suff")
     fix = tmp_path / "fix.yaml"
     code, report = cl.check(lab, version, case, who, capsys, fix=fix)
@@ -86,7 +86,7 @@ def test_every_fatal_check_of_the_fix_is_needed(lab, version, name, capsys):
     and tolerated by show-gpus), and the inventory's necessity runs cover every scenario."""
     case = cl.CASES[name]
     if not cl.in_inventory(version, case):
-        pytest.skip(f"no {name} scenario in SkyPilot {version}'s inventory")
+        pytest.skip(f"no judged {name} scenario in SkyPilot {version}'s inventory")
     probe = cl.new_identity(lab, "probe")
     code, report = cl.check(lab, version, case, probe, capsys)
     assert code == 1
