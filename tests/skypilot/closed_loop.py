@@ -71,6 +71,20 @@ CASES: dict[str, Case] = {
             ("rbac-bootstrap", "host-network"),
             sky_config={"kubernetes": {"pod_config": {"spec": {"hostNetwork": True}}}},
         ),
+        # Past the first exec: SkyPilot's own post-exec calls against the launched pods.
+        Case(
+            "ports-loadbalancer",
+            "ports-lifecycle",
+            ("rbac-bootstrap",),
+            sky_config={"kubernetes": {"ports": "loadbalancer"}},
+        ),
+        Case(
+            "ports-ingress",
+            "ports-lifecycle",
+            ("rbac-bootstrap", "ingress"),
+            sky_config={"kubernetes": {"ports": "ingress"}},
+        ),
+        Case("autodown", "autodown", ("rbac-bootstrap",)),
         Case(
             "launch-ports-ingress",
             "launch-ports",
@@ -90,6 +104,14 @@ def inventory(version: str) -> dict[str, Any]:
     """The inventory of lab version ``version`` (a venv key)."""
     doc: dict[str, Any] = json.loads((OBSERVED / f"skypilot-{version}.json").read_text())
     return doc
+
+
+def in_inventory(version: str, case: Case) -> bool:
+    """Whether this version's inventory judged the case's scenario: has it, with necessity
+    runs (the nightly's lifecycle scenarios are cluster-admin runs only, so nothing says
+    which 403s it tolerates there)."""
+    entry = inventory(version)["scenarios"].get(case.scenario)
+    return entry is not None and bool(entry.get("necessity"))
 
 
 def admin_outcome(version: str, case: Case) -> str:
@@ -348,6 +370,7 @@ __all__ = [
     "got_as_far",
     "grant_checks",
     "grant_world",
+    "in_inventory",
     "judged_beyond",
     "namespaces_of",
     "new_identity",

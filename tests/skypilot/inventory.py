@@ -55,6 +55,8 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 # v1.37.2 also authorizes it as `create`: an identity holding only `get pods/exec` gets a 403
 # audited as `get` (seen in the lab's launch baseline). Grants pair the two verbs.
 UPGRADE_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
+# Runs made again when their SkyPilot API server was killed under them.
+API_SERVER_ATTEMPTS = 4
 
 
 def _apply_sky_sa(lab: Lab, who: Identity) -> None:
@@ -184,6 +186,36 @@ SCENARIOS: tuple[Scenario, ...] = (
         necessity_beyond="launch",
     ),
     Scenario(
+        "ports-loadbalancer",
+        "ports-lifecycle",
+        {"kubernetes": {"ports": "loadbalancer"}},
+        note=(
+            "sky launch --ports 8080 to its first exec, then SkyPilot's own open_ports and "
+            "query_ports (sky status --endpoints), and open_ports again with a new port"
+        ),
+        necessity_beyond="launch",
+    ),
+    Scenario(
+        "ports-ingress",
+        "ports-lifecycle",
+        {"kubernetes": {"ports": "ingress"}},
+        note=(
+            "sky launch --ports 8080 to its first exec, then SkyPilot's own open_ports and "
+            "query_ports (sky status --endpoints) through the nginx ingress, and open_ports "
+            "again with a new port"
+        ),
+        necessity_beyond="launch-ports-ingress",
+    ),
+    Scenario(
+        "autodown",
+        "autodown",
+        note=(
+            "sky launch to its first exec, then SkyPilot's own set_autodown_annotations "
+            "(sky autostop -i 10 --down, then --cancel)"
+        ),
+        necessity_beyond="launch",
+    ),
+    Scenario(
         "launch-local-credentials",
         "launch",
         {"kubernetes": {"remote_identity": "LOCAL_CREDENTIALS"}},
@@ -225,8 +257,35 @@ def run_scenario(
     """One first-run execution of ``scenario``: fresh namespace, reset objects, new identity.
 
     ``grants=None`` binds cluster-admin; otherwise exactly those rules (see :meth:`Lab.grant`;
-    the scope ``namespace`` stands for the fresh workload namespace).
+    the scope ``namespace`` stands for the fresh workload namespace). A run whose SkyPilot
+    API server was killed under it (:attr:`Run.api_server_lost`) is made again, from scratch.
     """
+    for attempt in range(1, API_SERVER_ATTEMPTS + 1):
+        run = _run_scenario_once(
+            lab,
+            version,
+            scenario,
+            label,
+            grants,
+            precreate_system=precreate_system,
+            cleanup=cleanup,
+        )
+        if not run.api_server_lost or attempt == API_SERVER_ATTEMPTS:
+            return run
+        _log(f"  {scenario.name} ({label}): SkyPilot's API server was killed; again")
+    raise AssertionError("unreachable")
+
+
+def _run_scenario_once(
+    lab: Lab,
+    version: str,
+    scenario: Scenario,
+    label: str,
+    grants: dict[str, list[dict[str, Any]]] | None,
+    *,
+    precreate_system: bool,
+    cleanup: bool,
+) -> Run:
     lab.reset_skypilot_objects()
     namespace = lab.fresh_namespace("sky")
     # A new ServiceAccount per run: grants left in namespaces that outlive a run
@@ -524,11 +583,14 @@ def _verdict(perm: Permission, run: Run, baseline: Run) -> dict[str, Any]:
     first_exec = next((i for i, r in enumerate(main) if r.subresource == "exec"), None)
     first_denied = next((i for i, r in enumerate(main) if r in denied), None)
     # The run got to the lab's stopping point: its first exec was made and not refused.
+    # (Scenarios that go on past the first exec, driving SkyPilot's own post-exec code,
+    # complete in the baseline: there the first exec is no stopping point.)
     reached_exec = first_exec is not None and main[first_exec].code != 403
     if not denied:
         effect = "not-requested"
     elif (
-        reached_exec
+        baseline.outcome is Outcome.STOPPED_AT_EXEC
+        and reached_exec
         and first_exec is not None
         and first_denied is not None
         and first_denied > first_exec

@@ -29,7 +29,9 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,6 +218,33 @@ class Lab:
             json.dumps(body),
             check=True,
         )
+
+    @contextlib.contextmanager
+    def fake_load_balancers(self, namespace: str) -> Iterator[None]:
+        """While open, give each LoadBalancer Service of ``namespace`` that has no ingress IP
+        the fake one (as the admin, every 0.2 s), as a cloud's controller would: SkyPilot's
+        endpoint queries then find an address, as on a cluster with load balancers."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            base = f"/api/v1/namespaces/{namespace}/services"
+            while not stop.wait(0.2):
+                with contextlib.suppress(ControlPlaneError, OSError, KeyError):
+                    for svc in (self.cp.get(base) or {}).get("items", []):
+                        balancer = svc.get("status", {}).get("loadBalancer", {})
+                        if svc["spec"].get("type") != "LoadBalancer" or balancer.get("ingress"):
+                            continue
+                        svc["status"] = {"loadBalancer": {"ingress": [{"ip": FAKE_LB_IP}]}}
+                        name = svc["metadata"]["name"]
+                        self.cp.request("PUT", f"{base}/{name}/status", svc, ok=(200, 409))
+
+        thread = threading.Thread(target=loop, name="fake-load-balancers", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=10)
 
     def fresh_namespace(self, prefix: str = "sky") -> str:
         """A new namespace for SkyPilot's workload (SkyPilot never creates that one)."""

@@ -118,6 +118,9 @@ STEP_FAILED = 257
 VOLUMES_DELETE_FAILED = r"Error deleting volumes"
 # What `sky down` prints (exit code 0) for a cluster it failed to terminate.
 DOWN_FAILED = r"Cluster\(s\) failed\. See details above"
+API_SERVER_LOST = re.compile(
+    r"HTTPConnectionPool\(host='127\.0\.0\.1', port=\d+\).*Connection refused"
+)
 EXEC_MARKERS = ("no exec found", "kubectl exec", "exec failed", "Failed to run command")
 
 
@@ -184,6 +187,10 @@ class Step:
     # Output that means the step failed although it exited 0: `sky volumes delete` catches
     # the error of the request, prints it and exits 0 (sky/client/cli/command.py).
     failed_if: str | None = None
+    # A launch the lab stops at SkyPilot's first exec (no exec simulation): the step counts
+    # as done once the identity's first exec was made and not refused (its pods exist), so
+    # later steps can drive SkyPilot's own post-exec code against those pods.
+    until_exec: bool = False
 
     def failed(self, code: int, output: str) -> bool:
         """Whether the step failed: non-zero exit, or ``failed_if`` in its output."""
@@ -200,6 +207,8 @@ class Operation:
     # Output the main steps must print to count as completed: `sky check` exits 0 even when
     # it disables Kubernetes, so its exit code alone cannot tell.
     expect: str | None = None
+    # Give the run's LoadBalancer Services a fake ingress IP (Lab.fake_load_balancers).
+    load_balancers: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,6 +225,13 @@ class Run:
     requests: tuple[Request, ...] = field(default_factory=tuple)
     # A cleanup step (``sky down``, ``sky volumes delete``) exited non-zero.
     cleanup_failed: bool = False
+
+    @property
+    def api_server_lost(self) -> bool:
+        """SkyPilot's client lost its API server mid-operation: another SkyPilot on the
+        machine killed it (0.12's ``sky api stop`` kills every ``-m sky.server.server``
+        process, whatever its port). Such a run says nothing about permissions."""
+        return bool(API_SERVER_LOST.search(self.tail))
 
     @property
     def forbidden(self) -> tuple[Request, ...]:
@@ -276,6 +292,62 @@ config._configure_fuse_mounting({
 print('fuse mounting configured')
 """
 _DOWN = Step(("down", "-y", CLUSTER), cleanup=True, timeout=120.0, failed_if=DOWN_FAILED)
+# What SkyPilot does after its first exec, driven through its own functions once a real
+# launch has made the pods (the lab has no exec simulation, so the launch stops there).
+# Each snippet loads the launched cluster's handle from the run's HOME, as SkyPilot's API
+# server does, and exits non-zero when SkyPilot's call raises or finds nothing.
+_HANDLE = f"""\
+from sky import global_user_state
+handle = global_user_state.get_handle_from_cluster_name({CLUSTER!r})
+assert handle is not None, 'the launch left no cluster record'
+provider = global_user_state.get_cluster_yaml_dict(handle.cluster_yaml)['provider']
+cloud = repr(handle.launched_resources.cloud)
+name = handle.cluster_name_on_cloud
+"""
+PORTS_SNIPPET = (
+    _HANDLE
+    + """\
+from sky import provision as provision_lib
+# The launch once its pods run (CloudVmRayBackend._open_ports): the ports' Service.
+provision_lib.open_ports(cloud, name, ['8080'], provider)
+# sky status --endpoints (backend_utils.get_endpoints -> provision.query_ports).
+endpoints = provision_lib.query_ports(cloud, name, ['8080'], head_ip=None, provider_config=provider)
+print('endpoints:', endpoints)
+assert endpoints.get(8080), 'no endpoint for port 8080'
+# sky launch --ports 8081 on the existing cluster: its ports' Service replaced.
+provision_lib.open_ports(cloud, name, ['8080', '8081'], provider)
+endpoints = provision_lib.query_ports(
+    cloud, name, ['8080', '8081'], head_ip=None, provider_config=provider
+)
+print('endpoints:', endpoints)
+assert endpoints.get(8081), 'no endpoint for port 8081'
+print('ports opened and queried')
+"""
+)
+AUTODOWN_SNIPPET = (
+    _HANDLE
+    + """\
+from sky.provision.kubernetes import utils as kubernetes_utils
+# sky launch -i 10 --down / sky autostop -i 10 --down (CloudVmRayBackend.set_autostop).
+kubernetes_utils.set_autodown_annotations(handle, 10, down=True)
+# sky autostop --cancel: the annotations removed.
+kubernetes_utils.set_autodown_annotations(handle, -1)
+print('autodown annotations set and removed')
+"""
+)
+
+
+_LAUNCH_PORTS = (
+    "launch",
+    "-y",
+    "-c",
+    CLUSTER,
+    "--infra",
+    "kubernetes",
+    "--ports",
+    "8080",
+    "task.yaml",
+)
 
 
 def _volumes_operation(name: str, volume_yaml: str, delete_timeout: float = 180.0) -> Operation:
@@ -308,20 +380,27 @@ OPERATIONS: dict[str, Operation] = {
         ),
         Operation(
             "launch-ports",
+            (Step(_LAUNCH_PORTS), _DOWN),
+            (("task.yaml", TASK_YAML),),
+        ),
+        Operation(
+            "ports-lifecycle",
+            (
+                Step(_LAUNCH_PORTS, until_exec=True),
+                Step(python=PORTS_SNIPPET, timeout=240.0),
+                _DOWN,
+            ),
+            (("task.yaml", TASK_YAML),),
+            load_balancers=True,
+        ),
+        Operation(
+            "autodown",
             (
                 Step(
-                    (
-                        "launch",
-                        "-y",
-                        "-c",
-                        CLUSTER,
-                        "--infra",
-                        "kubernetes",
-                        "--ports",
-                        "8080",
-                        "task.yaml",
-                    )
+                    ("launch", "-y", "-c", CLUSTER, "--infra", "kubernetes", "task.yaml"),
+                    until_exec=True,
                 ),
+                Step(python=AUTODOWN_SNIPPET),
                 _DOWN,
             ),
             (("task.yaml", TASK_YAML),),
@@ -380,12 +459,23 @@ def run_operation(
     cleanup_failed = False
     main_output = ""
     cleanup_offset = offset
+    stack = contextlib.ExitStack()
     try:
+        stack.enter_context(
+            lab.fake_load_balancers(identity.namespace)
+            if operation.load_balancers
+            else contextlib.nullcontext()
+        )
         _start_api_server(version, work, env)
         for step in operation.steps:
             if step.cleanup:
                 continue
+            step_offset = lab.audit_offset()
             code, out, expired = _run_step(version, step, work, env)
+            if step.until_exec and code != 0 and not expired:
+                lab.wait_audit_quiet()
+                if _made_first_exec(lab.audit_events_since(step_offset, identity.username)):
+                    code = 0
             outputs.append(out)
             main_output = "\n".join(outputs)
             timed_out = timed_out or expired
@@ -401,6 +491,7 @@ def run_operation(
                 outputs.append(out)
     finally:
         _stop_api_server(version, work, env, home)
+        stack.close()
     seconds = time.monotonic() - started
     lab.wait_audit_quiet()
     events = lab.audit_events_since(offset, identity.username)
@@ -542,6 +633,15 @@ def _run_step(version: str, step: Step, work: Path, env: dict[str, str]) -> tupl
             os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         return -9, out + f"\n[lab] step timed out after {step.timeout:.0f}s", True
+
+
+def _made_first_exec(events: Sequence[dict[str, Any]]) -> bool:
+    """Whether these audit events hold an exec into a pod that was not refused."""
+    return any(
+        (e.get("objectRef") or {}).get("subresource") == "exec"
+        and int(e.get("responseStatus", {}).get("code", 0)) != 403
+        for e in events
+    )
 
 
 def _start_api_server(version: str, work: Path, env: dict[str, str]) -> None:

@@ -13,6 +13,7 @@ from tests.skypilot.runner import (
     Request,
     Run,
     _classify,
+    _made_first_exec,
     _requests,
     _scrub,
     fixed_name,
@@ -200,6 +201,28 @@ def test_verdicts_around_the_first_exec() -> None:
 
     stopped = _run(Outcome.FORBIDDEN, _req("list", "events", 403))
     assert _verdict(events, stopped, baseline)["effect"] == "fatal"
+
+
+def test_past_the_first_exec_a_403_that_stops_the_operation_is_fatal() -> None:
+    # Lifecycle scenarios launch to the first exec, then drive SkyPilot's own post-exec
+    # code: their baseline completes, so a 403 after that exec is judged like any other.
+    baseline = _run(Outcome.COMPLETED, _req("get", "pods", 101, "exec"), _req("patch", "pods", 200))
+    patch = Permission("namespace", "", "pods", "", "patch")
+    refused = _run(Outcome.FORBIDDEN, _req("get", "pods", 101, "exec"), _req("patch", "pods", 403))
+    assert _verdict(patch, refused, baseline)["effect"] == "fatal"
+    swallowed = _run(
+        Outcome.COMPLETED, _req("get", "pods", 101, "exec"), _req("patch", "pods", 403)
+    )
+    assert _verdict(patch, swallowed, baseline)["effect"] == "tolerated"
+
+
+def test_a_launch_step_is_done_once_its_first_exec_was_made() -> None:
+    upgraded = _event("x", "get", 101, resource="pods", subresource="exec")
+    refused = _event("y", "get", 403, resource="pods", subresource="exec")
+    created = _event("z", "create", 201, resource="pods")
+    assert _made_first_exec([created, upgraded])
+    assert not _made_first_exec([created, refused])
+    assert not _made_first_exec([created])
 
 
 def test_a_rule_asked_by_several_names_is_withdrawn_one_name_at_a_time() -> None:

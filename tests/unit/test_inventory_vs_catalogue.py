@@ -49,6 +49,9 @@ SCENARIO_FEATURES: dict[str, tuple[str, ...]] = {
     "launch-remote-identity-sky-sa": ("core",),
     "launch-local-credentials": ("core", "rbac-bootstrap"),
     "jobs-controller-ha": ("core", "rbac-bootstrap", "high-availability"),
+    "ports-loadbalancer": ("core", "rbac-bootstrap"),
+    "ports-ingress": ("core", "rbac-bootstrap", "ingress"),
+    "autodown": ("core", "rbac-bootstrap"),
 }
 FATAL = ("fatal", "fatal-cleanup")
 

@@ -142,7 +142,7 @@ def fail_report() -> Report:
         "core.pods-exec.get",
         "core.nodes.list",
         "show-gpus.pods.list",
-        "ingress.nginx-services.get",
+        "ingress.ingressclasses.list",
         "ingress.nginx-services.list",
         "object-store-mounting.daemonsets.create",
     }
@@ -649,8 +649,9 @@ def test_github_annotations() -> None:
     fail = _render("fail", OutputFormat.GITHUB).splitlines()
     errors = [line for line in fail if line.startswith("::error")]
     warnings = [line for line in fail if line.startswith("::warning")]
-    # One per rule: core.nodes, core.pods-exec; show-gpus.pods, ingress.nginx-services, daemonsets.
-    assert len(errors) == 2 and len(warnings) == 3
+    # One per rule: core.nodes, core.pods-exec; show-gpus.pods, ingress.ingressclasses,
+    # ingress.nginx-services, daemonsets.
+    assert len(errors) == 2 and len(warnings) == 4
     assert any("cannot get%2C create pods/exec -n default::" in line for line in errors)
     assert fail[-1].startswith("::notice title=skycheck FAIL::")
     assert f"To fix: kubectl auth reconcile -f {FIX_PATH}" in fail[-1]
