@@ -130,9 +130,12 @@ def resolve(case, block, k8s_cloud):
         # What setup_consolidation_mode_on_startup writes when the API server starts.
         from sky.jobs import constants as jobs_constants
 
-        sig = os.path.expanduser(jobs_constants.JOBS_CONSOLIDATION_RELOADED_SIGNAL_FILE)
-        os.makedirs(os.path.dirname(sig), exist_ok=True)
-        open(sig, "w").close()
+        # Releases before the signal file (0.10) read the config anew: nothing to write.
+        sig_file = getattr(jobs_constants, "JOBS_CONSOLIDATION_RELOADED_SIGNAL_FILE", None)
+        if sig_file:
+            sig = os.path.expanduser(sig_file)
+            os.makedirs(os.path.dirname(sig), exist_ok=True)
+            open(sig, "w").close()
     annotations.clear_request_level_cache()
     try:
         allowed = k8s_cloud.Kubernetes.existing_allowed_contexts(silent=True)
@@ -142,10 +145,14 @@ def resolve(case, block, k8s_cloud):
     else:
         out["allowed"] = list(allowed)
     contexts = {}
+    # Releases before 0.13 name it get_kube_config_context_namespace.
+    get_namespace = getattr(kubernetes_utils, "get_namespace", None) or (
+        lambda context: kubernetes_utils.get_kube_config_context_namespace(context)
+    )
     for ctx in allowed:
         entry = {}
         try:
-            entry["namespace"] = kubernetes_utils.get_namespace(context=ctx)
+            entry["namespace"] = get_namespace(context=ctx)
         except Exception as exc:
             entry["namespace"] = _error(exc)
         scope = {

@@ -2,7 +2,8 @@
 is needed; skycheck's verdict predicts SkyPilot's outcome on random RBAC worlds.
 
 CI runs the cases in ``CI_CASES`` for the CI SkyPilot version (sufficiency for each,
-necessity for the short ones, a few random worlds) and ``CI_NIGHTLY_CASES`` for the nightly.
+necessity for the short ones, a few random worlds), ``CI_NIGHTLY_CASES`` for the nightly and
+``CI_OLDER_CASES`` (sufficiency) for each older release.
 ``SKYCHECK_LAB_FULL=1`` runs every case, necessity for all of them and more worlds, for
 every proven SkyPilot version (``make lab``; figures in docs/skypilot-lab.md).
 """
@@ -33,14 +34,18 @@ CI_NECESSITY = ("check",)
 CASES = tuple(cl.CASES) if FULL else CI_CASES
 WORLDS = 24 if FULL else 3
 # CI also runs three of the nightly's cases: its two shortest and a default-identity launch.
-NIGHTLY = next(v for v in venvs.VERSIONS if v != CI_VERSION)
+NIGHTLY = next(v for v in venvs.VERSIONS if v.startswith("nightly-"))
 CI_NIGHTLY_CASES = ("check", "show-gpus", "launch")
+# And, per older release line, a smoke: `sky check` and a default-identity launch.
+OLDER = tuple(v for v in venvs.VERSIONS if v not in (CI_VERSION, NIGHTLY))
+CI_OLDER_CASES = ("check", "launch")
 
 
 def _sufficiency_params() -> list[tuple[str, str]]:
     params = [(v, n) for v in VERSIONS for n in CASES]
     if not FULL:
         params += [(NIGHTLY, n) for n in CI_NIGHTLY_CASES]
+        params += [(v, n) for v in OLDER for n in CI_OLDER_CASES]
     return params
 
 
