@@ -92,6 +92,20 @@ def inventory(version: str) -> dict[str, Any]:
     return doc
 
 
+def unjudged(version: str, scenario: str) -> str | None:
+    """Why the closed loop cannot judge ``scenario`` for ``version``, or None when it can.
+
+    Telling a tolerated 403 from a false pass needs the inventory's necessity verdicts; an
+    older release's inventory may hold some scenarios as cluster-admin runs only.
+    """
+    entry = inventory(version)["scenarios"].get(scenario)
+    if entry is None:
+        return f"SkyPilot {version}'s inventory has no {scenario} scenario"
+    if not entry.get("necessity"):
+        return f"SkyPilot {version}'s inventory has no necessity runs for {scenario}"
+    return None
+
+
 def admin_outcome(version: str, case: Case) -> str:
     """Where SkyPilot stopped for cluster-admin in this scenario (the inventory's record)."""
     return str(inventory(version)["scenarios"][case.scenario]["stoppedAt"])
