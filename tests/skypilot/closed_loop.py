@@ -106,12 +106,18 @@ def inventory(version: str) -> dict[str, Any]:
     return doc
 
 
-def in_inventory(version: str, case: Case) -> bool:
-    """Whether this version's inventory judged the case's scenario: has it, with necessity
-    runs (the nightly's lifecycle scenarios are cluster-admin runs only, so nothing says
-    which 403s it tolerates there)."""
-    entry = inventory(version)["scenarios"].get(case.scenario)
-    return entry is not None and bool(entry.get("necessity"))
+def unjudged(version: str, scenario: str) -> str | None:
+    """Why the closed loop cannot judge ``scenario`` for ``version``, or None when it can.
+
+    Telling a tolerated 403 from a false pass needs the inventory's necessity verdicts; an
+    older release's inventory may hold some scenarios as cluster-admin runs only.
+    """
+    entry = inventory(version)["scenarios"].get(scenario)
+    if entry is None:
+        return f"SkyPilot {version}'s inventory has no {scenario} scenario"
+    if not entry.get("necessity"):
+        return f"SkyPilot {version}'s inventory has no necessity runs for {scenario}"
+    return None
 
 
 def admin_outcome(version: str, case: Case) -> str:
@@ -370,7 +376,6 @@ __all__ = [
     "got_as_far",
     "grant_checks",
     "grant_world",
-    "in_inventory",
     "judged_beyond",
     "namespaces_of",
     "new_identity",

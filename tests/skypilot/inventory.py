@@ -142,6 +142,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("status-kubernetes", "status-kubernetes"),
     Scenario("volumes", "volumes", note="sky volumes apply + delete of a k8s-pvc volume"),
     Scenario(
+        "volumes-storage-class",
+        "volumes-storage-class",
+        note="sky volumes apply + delete of a k8s-pvc volume naming a storage class",
+    ),
+    Scenario(
         "volumes-hostpath",
         "volumes-hostpath",
         note="sky volumes apply + delete of a k8s-hostpath volume with cleanup_on_deletion",

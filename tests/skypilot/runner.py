@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import fcntl
 import os
 import re
 import shutil
@@ -48,13 +49,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tests.cluster.build import cache_dir
 from tests.skypilot import venvs
 from tests.skypilot.lab import INGRESS_NAMESPACE, Identity, Lab
 
@@ -267,6 +269,8 @@ size: 1Gi
 config:
   access_mode: ReadWriteOnce
 """
+# The same volume naming the lab's StorageClass: SkyPilot then reads that class by name.
+VOLUME_STORAGE_CLASS_YAML = VOLUME_YAML + "  storage_class_name: lab-hostpath\n"
 # A hostPath volume whose deletion cleans the host directory: SkyPilot runs a DaemonSet for it.
 VOLUME_HOSTPATH_YAML = f"""\
 name: {VOLUME}
@@ -406,6 +410,7 @@ OPERATIONS: dict[str, Operation] = {
             (("task.yaml", TASK_YAML),),
         ),
         _volumes_operation("volumes", VOLUME_YAML),
+        _volumes_operation("volumes-storage-class", VOLUME_STORAGE_CLASS_YAML),
         # SkyPilot waits up to 300 s for the cleanup DaemonSet (a 403 reading it is
         # swallowed and waited out).
         _volumes_operation("volumes-hostpath", VOLUME_HOSTPATH_YAML, delete_timeout=420.0),
@@ -459,39 +464,41 @@ def run_operation(
     cleanup_failed = False
     main_output = ""
     cleanup_offset = offset
-    stack = contextlib.ExitStack()
-    try:
-        stack.enter_context(
-            lab.fake_load_balancers(identity.namespace)
-            if operation.load_balancers
-            else contextlib.nullcontext()
-        )
-        _start_api_server(version, work, env)
-        for step in operation.steps:
-            if step.cleanup:
-                continue
-            step_offset = lab.audit_offset()
-            code, out, expired = _run_step(version, step, work, env)
-            if step.until_exec and code != 0 and not expired:
-                lab.wait_audit_quiet()
-                if _made_first_exec(lab.audit_events_since(step_offset, identity.username)):
-                    code = 0
-            outputs.append(out)
-            main_output = "\n".join(outputs)
-            timed_out = timed_out or expired
-            if step.failed(code, out):
-                exit_code = code or STEP_FAILED
-                break  # later main steps depend on this one
-        lab.wait_audit_quiet()
-        cleanup_offset = lab.audit_offset()
-        for step in operation.steps:
-            if step.cleanup and cleanup and not timed_out:
-                code, out, _ = _run_step(version, step, work, env)
-                cleanup_failed = cleanup_failed or step.failed(code, out)
+    # Releases with a fixed API server port take turns (the lock is held until it is stopped).
+    with fixed_port_lock(version):
+        stack = contextlib.ExitStack()
+        try:
+            stack.enter_context(
+                lab.fake_load_balancers(identity.namespace)
+                if operation.load_balancers
+                else contextlib.nullcontext()
+            )
+            _start_api_server(version, work, env)
+            for step in operation.steps:
+                if step.cleanup:
+                    continue
+                step_offset = lab.audit_offset()
+                code, out, expired = _run_step(version, step, work, env)
+                if step.until_exec and code != 0 and not expired:
+                    lab.wait_audit_quiet()
+                    if _made_first_exec(lab.audit_events_since(step_offset, identity.username)):
+                        code = 0
                 outputs.append(out)
-    finally:
-        _stop_api_server(version, work, env, home)
-        stack.close()
+                main_output = "\n".join(outputs)
+                timed_out = timed_out or expired
+                if step.failed(code, out):
+                    exit_code = code or STEP_FAILED
+                    break  # later main steps depend on this one
+            lab.wait_audit_quiet()
+            cleanup_offset = lab.audit_offset()
+            for step in operation.steps:
+                if step.cleanup and cleanup and not timed_out:
+                    code, out, _ = _run_step(version, step, work, env)
+                    cleanup_failed = cleanup_failed or step.failed(code, out)
+                    outputs.append(out)
+        finally:
+            _stop_api_server(version, work, env, home)
+            stack.close()
     seconds = time.monotonic() - started
     lab.wait_audit_quiet()
     events = lab.audit_events_since(offset, identity.username)
@@ -604,10 +611,43 @@ def _env(home: Path, identity: Identity) -> dict[str, str]:
 
 
 def _free_port() -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        # Never the fixed port of releases before 0.13: their runs wait for it to be free.
+        if port != venvs.FIXED_API_PORT:
+            return port
+
+
+@contextlib.contextmanager
+def fixed_port_lock(version: str, wait: float = 300.0) -> Iterator[None]:
+    """For a release with a fixed API server port: hold a machine-wide lock for the run and
+    wait until nothing listens on the port (a previous run's server can take a moment to
+    go). Other releases run side by side, each on a private port: no lock."""
+    port = venvs.fixed_api_port(version)
+    if port is None:
+        yield
+        return
+    path = cache_dir() / f"skypilot-api-port-{port}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            deadline = time.monotonic() + wait
+            while _listening(port):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"port {port} still taken after {wait:.0f}s")
+                time.sleep(1.0)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _listening(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _run_step(version: str, step: Step, work: Path, env: dict[str, str]) -> tuple[int, str, bool]:

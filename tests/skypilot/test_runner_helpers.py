@@ -294,3 +294,24 @@ def test_the_closed_loop_reads_verdicts_per_name() -> None:
     assert cl.unexpected_403s(nightly, cl.CASES["launch"], run) == [
         "get /namespaces/ @cluster skypilot-system"
     ]
+
+
+def test_fixed_port_runs_take_turns(tmp_path, monkeypatch) -> None:
+    """A release with a fixed API server port holds a machine-wide lock for its run."""
+    import fcntl
+
+    from tests.skypilot import runner
+
+    monkeypatch.setenv("SKYCHECK_CACHE", str(tmp_path))
+    monkeypatch.setattr(runner, "_listening", lambda port: False)
+    lock = tmp_path / "skypilot-api-port-46580.lock"
+    with runner.fixed_port_lock("0.12.3.post1"), lock.open("a") as other:
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = False
+        except BlockingIOError:
+            held = True
+    assert held
+    # A private port: no lock taken.
+    with runner.fixed_port_lock("0.14.1"), lock.open("a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)

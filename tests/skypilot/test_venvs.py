@@ -28,3 +28,10 @@ def test_a_stamped_venv_is_complete_and_reused(
     # Complete: returned as is, no pip run (there is no pip in this directory to run).
     assert venvs.ensure_venv(version) == target
     assert venvs.complete(version)
+
+
+def test_releases_before_0_13_have_the_fixed_api_port() -> None:
+    assert venvs.fixed_api_port("0.12.3.post1") == venvs.FIXED_API_PORT == 46580
+    assert venvs.fixed_api_port("0.10.3.post2") == 46580
+    assert venvs.fixed_api_port("0.14.1") is None
+    assert venvs.fixed_api_port("nightly-1.0.0.dev20261027") is None

@@ -24,8 +24,17 @@ from tests.cluster.build import cache_dir
 VERSIONS: dict[str, str] = {
     "0.14.1": "skypilot[kubernetes]==0.14.1",
     "nightly-1.0.0.dev20261027": "skypilot-nightly[kubernetes]==1.0.0.dev20261027",
+    "0.12.3.post1": "skypilot[kubernetes]==0.12.3.post1",
+}
+# Upper bounds installed with a version: its own requirements leave them open, and later
+# releases of these packages break it (fastapi 0.145 breaks the API server of releases
+# before 0.13).
+PINS: dict[str, tuple[str, ...]] = {
+    "0.12.3.post1": ("fastapi<0.145",),
 }
 STAMP = ".complete"
+# SkyPilot's API server port before 0.13: fixed (SKYPILOT_API_SERVER_LOCAL_PORT came later).
+FIXED_API_PORT = 46580
 
 
 class VenvError(RuntimeError):
@@ -37,6 +46,18 @@ def venv_dir(version: str) -> Path:
     if version not in VERSIONS:
         raise VenvError(f"unknown SkyPilot lab version {version!r}; known: {', '.join(VERSIONS)}")
     return cache_dir() / "skypilot" / version
+
+
+def fixed_api_port(version: str) -> int | None:
+    """The API server port ``version`` always uses, or None when it takes a private one.
+
+    Releases before 0.13 serve on :data:`FIXED_API_PORT` whatever the environment says, so
+    their runs cannot share the machine with each other (see runner.fixed_port_lock).
+    """
+    if version.startswith("nightly-"):
+        return None
+    major_minor = tuple(int(p) for p in version.split(".")[:2])
+    return FIXED_API_PORT if major_minor < (0, 13) else None
 
 
 def complete(version: str) -> bool:
@@ -78,11 +99,12 @@ def ensure_venv(version: str, log: TextIO | None = None) -> Path:
         # lock, which the lab's own installs never do): start over.
         shutil.rmtree(target, ignore_errors=True)
         started = time.monotonic()
-        print(f"installing {VERSIONS[version]} into {target} ...", file=out, flush=True)
+        wanted = " ".join((VERSIONS[version], *PINS.get(version, ())))
+        print(f"installing {wanted} into {target} ...", file=out, flush=True)
         _run([sys.executable, "-m", "venv", str(target)])
         pip = str(target / "bin" / "pip")
         _run([pip, "install", "--quiet", "--upgrade", "pip"])
-        _run([pip, "install", "--quiet", VERSIONS[version]])
+        _run([pip, "install", "--quiet", VERSIONS[version], *PINS.get(version, ())])
         (target / STAMP).touch()
         print(f"installed {version} in {time.monotonic() - started:.0f}s", file=out, flush=True)
     return target

@@ -39,6 +39,7 @@ SCENARIO_FEATURES: dict[str, tuple[str, ...]] = {
     "show-gpus": ("core", "show-gpus"),
     "status-kubernetes": ("core", "show-gpus"),
     "volumes": ("core", "volumes"),
+    "volumes-storage-class": ("core", "volumes"),
     "volumes-hostpath": ("core", "volumes", "hostpath-volumes"),
     "fuse-daemonset": ("core", "object-store-mounting"),
     "launch": ("core", "rbac-bootstrap"),
