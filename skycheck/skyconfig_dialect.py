@@ -8,8 +8,9 @@ against the same corpus, and is cited below with the release's source.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from skycheck.skypilot_version import version_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +64,6 @@ BEFORE_0_10_5 = Dialect(
 )
 
 
-def _release(version: str) -> tuple[int, ...]:
-    m = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", version)
-    return tuple(int(g) for g in m.groups() if g is not None) if m else ()
-
-
 def for_version(version: str | None) -> Dialect:
     """The dialect of the SkyPilot release ``version`` (a proven release, or a nightly).
 
@@ -75,10 +71,10 @@ def for_version(version: str | None) -> Dialect:
     """
     if version is None:
         return CURRENT
-    release = _release(version)
-    if release and release < (0, 10, 5):
+    release = version_key(version)[0]
+    if release < (0, 10, 5):
         return BEFORE_0_10_5
-    if release and release < (0, 13):
+    if release < (0, 13):
         return BEFORE_0_13
     return CURRENT
 
