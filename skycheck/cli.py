@@ -222,7 +222,7 @@ def check(
         skypilot_version=skypilot_version,
         remote_identity=remote_identity,
         manifests=manifests,
-        sky_config=sky_config,
+        sky_config=_as_path(sky_config),
         no_sky_config=no_sky_config,
         explain=explain,
         timeout=timeout,
@@ -253,14 +253,14 @@ def build_request(
     feature: list[str] | None,
     all_features: bool,
     output: str,
-    output_file: Path | None,
-    fix: Path | None,
+    output_file: Path | str | None,
+    fix: Path | str | None,
     fail_on: str,
     profile: str,
     skypilot_version: str | None,
     remote_identity: str | None,
     manifests: list[str] | None,
-    sky_config: Path | None,
+    sky_config: Path | str | None,
     no_sky_config: bool,
     explain: bool,
     timeout: float,
@@ -269,7 +269,7 @@ def build_request(
     debug: bool,
     excess: bool = False,
     fail_on_excess: str | None = None,
-    least_privilege: Path | None = None,
+    least_privilege: Path | str | None = None,
 ) -> CheckRequest:
     """The check command's flags (as typer parsed them) as a ``CheckRequest``; the watcher
     and the GitHub Action build theirs here too (``parse_check_args``)."""
@@ -286,14 +286,14 @@ def build_request(
         features=tuple(feature or ()),
         all_features=all_features,
         output=choice(output, OUTPUTS, "--output"),
-        output_file=output_file,
-        fix_path=fix,
+        output_file=_as_path(output_file),
+        fix_path=_as_path(fix),
         fail_on=choice(fail_on, FAIL_ON, "--fail-on"),
         profile=choice(profile, PROFILES, "--profile"),
         skypilot_version=skypilot_version,
         remote_identity=remote_identity,
         manifests=tuple(manifests or ()),
-        sky_config=sky_config,
+        sky_config=_as_path(sky_config),
         no_sky_config=no_sky_config,
         explain=explain,
         timeout=timeout,
@@ -304,8 +304,14 @@ def build_request(
         fail_on_excess=(
             None if fail_on_excess is None else choice(fail_on_excess, RISKS, "--fail-on-excess")
         ),
-        least_privilege_path=least_privilege,
+        least_privilege_path=_as_path(least_privilege),
     )
+
+
+def _as_path(value: Path | str | None) -> Path | None:
+    # typer below 0.29 turns a Path option's text into a Path only in the command's
+    # callback, which ``parse_check_args`` (parsing alone) does not run.
+    return Path(value) if isinstance(value, str) else value
 
 
 @app.command("rules")
@@ -473,8 +479,6 @@ def parse_check_args(args: list[str], command: str = "skycheck") -> CheckRequest
     A bad flag or value raises ``UsageError`` with click's message (exit 2).
     """
     import typer.main
-    from typer import models as typer_models
-    from typer._click import types as click_types
     from typer._click.exceptions import UsageError as ClickUsageError
 
     group = typer.main.get_command(app)
@@ -487,16 +491,4 @@ def parse_check_args(args: list[str], command: str = "skycheck") -> CheckRequest
     if leftover:
         raise UsageError(f"unexpected argument {leftover[0]!r} (only check flags belong here)")
     params = {k: v for k, v in ctx.params.items() if k not in _NOT_REQUEST}
-    # typer below 0.29 turns a Path option's text into a Path in the command's callback,
-    # which parsing alone does not run: do it here, for every option of click's Path type.
-    path_types = tuple(
-        t
-        for t in (getattr(typer_models, "TyperPath", None), getattr(click_types, "Path", None))
-        if isinstance(t, type)
-    )
-    for param in group.params:
-        if param.name in params and isinstance(param.type, path_types):
-            value = params[param.name]
-            if isinstance(value, str):
-                params[param.name] = Path(value)
     return build_request(**params)
