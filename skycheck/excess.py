@@ -35,6 +35,7 @@ from skycheck.excess_types import (
     Risk,
 )
 from skycheck.models import Effect, Report, Requirement
+from skycheck.permission import Permission
 from skycheck.requestinfo import reads_namespace_by_name
 from skycheck.risk import RiskTable, load_risk_table
 
@@ -197,13 +198,7 @@ def known_resources() -> tuple[tuple[str, str, str], ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Atom:
-    verb: str
-    group: str
-    resource: str
-    subresource: str
-    namespace: str
-    name: str
+class _Atom(Permission):
     url: str = ""
     wildcard: bool = False
 
@@ -545,17 +540,17 @@ def needed_risks(report: Report, table: RiskTable | None = None) -> tuple[Needed
         if risk.at_least(Risk.MEDIUM):
             out.append(
                 NeededRisk(
-                    r.id,
-                    r.verb,
-                    r.group,
-                    r.resource,
-                    r.subresource,
-                    r.namespace,
-                    r.name,
-                    risk,
-                    risk_id,
-                    reason,
-                    r.why,
+                    check_id=r.id,
+                    verb=r.verb,
+                    group=r.group,
+                    resource=r.resource,
+                    subresource=r.subresource,
+                    namespace=r.namespace,
+                    name=r.name,
+                    risk=risk,
+                    risk_id=risk_id,
+                    reason=reason,
+                    why=r.why,
                 )
             )
     return tuple(sorted(out, key=lambda n: (-n.risk.rank, n.check_id)))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from skycheck.permission import Permission
+
 
 class Risk(str, enum.Enum):
     """How dangerous a permission is (rules/risk.yaml)."""
@@ -69,7 +71,7 @@ class Grant:
 
 
 @dataclass(frozen=True, slots=True)
-class ExcessItem:
+class ExcessItem(Permission):
     """One permission held beyond the need: one verb on one resource in one scope.
 
     ``namespace`` "" is cluster-wide (every namespace for a namespaced resource); ``name``
@@ -78,12 +80,6 @@ class ExcessItem:
     when SkyPilot needs a narrower part of it (one namespace, one name): what that part is.
     """
 
-    verb: str
-    group: str
-    resource: str
-    subresource: str
-    namespace: str
-    name: str
     risk: Risk
     granted_by: tuple[Grant, ...]
     reason: str  # why the risk class (the risk table's entry), or "" for the default
@@ -92,34 +88,19 @@ class ExcessItem:
     non_resource_url: str = ""
     wildcard: bool = False
 
-    @property
-    def resource_path(self) -> str:
-        return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
-
     def describe(self) -> str:
         """kubectl-like: ``watch secrets -n default``, ``get nodes (cluster-wide)``."""
         if self.non_resource_url:
             return f"{self.verb} {self.non_resource_url}"
-        res = f"{self.resource}.{self.group}" if self.group else self.resource
-        if self.subresource:
-            res += f"/{self.subresource}"
-        text = f"{self.verb} {res}"
-        if self.name:
-            text += f" {self.name}"
-        return text + (f" -n {self.namespace}" if self.namespace else " (cluster-wide)")
+        # Permission.describe by name: zero-argument super() fails in a slots dataclass.
+        return Permission.describe(self)
 
 
-@dataclass(frozen=True, slots=True)
-class NeededRisk:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NeededRisk(Permission):
     """A risky permission SkyPilot needs: its class and why, for a reviewer to sign off."""
 
     check_id: str
-    verb: str
-    group: str
-    resource: str
-    subresource: str
-    namespace: str
-    name: str
     risk: Risk
     risk_id: str
     reason: str  # why it is risky (the risk table)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from skycheck.excess_types import Excess, ExcessState, Risk
 from skycheck.names import sa_username, split_sa_username
+from skycheck.permission import Permission
 from skycheck.requestinfo import request_namespace
 
 SCHEMA_VERSION = 1
@@ -162,20 +163,14 @@ class Feature:
         return tuple(sorted({r.namespace for r in self.rules if r.scope is Scope.FIXED}))
 
 
-@dataclass(frozen=True, slots=True)
-class Requirement:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Requirement(Permission):
     """One access check: one verb on one resource in one namespace ("" = cluster)."""
 
     id: str  # stable: "<rule id>.<verb>" (a rule has one scope, so this is unique)
     rule_id: str
     feature: str
     required: bool
-    verb: str
-    group: str
-    resource: str
-    subresource: str
-    namespace: str
-    name: str
     why: str
     breaks: str
     source: str
@@ -184,28 +179,12 @@ class Requirement:
     alternative: Alternative | None = None
 
     @property
-    def resource_path(self) -> str:
-        return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
-
-    @property
     def request_namespace(self) -> str:
         """The namespace the API server authorizes SkyPilot's request in (requestinfo.py):
         ``namespace`` but for a namespace read or written by name, which is its own."""
         return request_namespace(
             self.verb, self.group, self.resource, self.subresource, self.namespace, self.name
         )
-
-    def describe(self) -> str:
-        """Human form in kubectl's words, e.g. ``create pods/exec -n default``."""
-        res = self.resource_path
-        if self.group:
-            res = f"{self.resource}.{self.group}" + (
-                f"/{self.subresource}" if self.subresource else ""
-            )
-        text = f"{self.verb} {res}"
-        if self.name:
-            text += f" {self.name}"
-        return text + (f" -n {self.namespace}" if self.namespace else " (cluster-wide)")
 
 
 def namespaces_to_look_up(requirements: Sequence[Requirement]) -> list[str]:

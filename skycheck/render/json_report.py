@@ -68,12 +68,7 @@ def _check(report: Report, f: Finding) -> dict[str, Any]:
         "id": r.id,
         "feature": r.feature,
         "required": r.required,
-        "verb": r.verb,
-        "group": r.group,
-        "resource": r.resource,
-        "subresource": r.subresource,
-        "namespace": r.namespace,
-        "name": r.name,
+        **r.permission_json(),
         "decision": f.decision.value,
         "reason": f.reason,
         "ruleId": r.rule_id,
@@ -163,12 +158,7 @@ def _grant(g: Grant) -> dict[str, Any]:
 
 def _excess_item(i: ExcessItem) -> dict[str, Any]:
     return {
-        "verb": i.verb,
-        "group": i.group,
-        "resource": i.resource,
-        "subresource": i.subresource,
-        "namespace": i.namespace,
-        "name": i.name,
+        **i.permission_json(),
         "risk": i.risk.value,
         "grantedBy": [_grant(g) for g in i.granted_by],
         "riskId": i.risk_id,
@@ -182,12 +172,7 @@ def _excess_item(i: ExcessItem) -> dict[str, Any]:
 def _needed_risk(n: NeededRisk) -> dict[str, Any]:
     return {
         "check": n.check_id,
-        "verb": n.verb,
-        "group": n.group,
-        "resource": n.resource,
-        "subresource": n.subresource,
-        "namespace": n.namespace,
-        "name": n.name,
+        **n.permission_json(),
         "risk": n.risk.value,
         "riskId": n.risk_id,
         "reason": n.reason,
