@@ -44,6 +44,14 @@ def _no_personal_sky_config(
         monkeypatch.delenv(var, raising=False)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep SkyPilot's fixed API server port (releases before 0.13) out of the kernel's
+    ephemeral ports before any control plane opens a connection (tests/skypilot/fixed_port.py)."""
+    from tests.skypilot import fixed_port, venvs
+
+    fixed_port.reserve(venvs.FIXED_API_PORT)
+
+
 # Fixtures that start or use the control plane; requesting any of them requires the marker.
 CLUSTER_FIXTURES = frozenset({"cluster", "ns", "sa_kubeconfig", "user_kubeconfig"})
 

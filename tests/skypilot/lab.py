@@ -38,6 +38,7 @@ from typing import Any
 
 from tests.cluster.build import LabBinaries, ensure_lab_binaries
 from tests.cluster.controlplane import DEFAULT_CONTROLLERS, ControlPlane, ControlPlaneError
+from tests.skypilot import fixed_port, venvs
 
 # Controllers SkyPilot's objects need beyond the default test cluster's: owner-reference
 # cleanup of pods and services (garbage collector), Deployments -> ReplicaSets -> Pods (HA
@@ -113,6 +114,8 @@ class Lab:
     def start(self) -> Lab:
         """Start every process and seed the cluster; ``started_seconds`` says how long it took."""
         self.binaries = ensure_lab_binaries()
+        # Before the control plane's first connection can take it as an ephemeral port.
+        fixed_port.reserve(venvs.FIXED_API_PORT)
         started = time.monotonic()
         plane = ControlPlane(
             self.directory / "cluster",

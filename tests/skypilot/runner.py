@@ -57,7 +57,7 @@ from typing import Any
 import yaml
 
 from tests.cluster.build import cache_dir
-from tests.skypilot import venvs
+from tests.skypilot import fixed_port, venvs
 from tests.skypilot.lab import INGRESS_NAMESPACE, Identity, Lab
 
 SYSTEM_NAMESPACE = "skypilot-system"
@@ -623,31 +623,23 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def fixed_port_lock(version: str, wait: float = 300.0) -> Iterator[None]:
     """For a release with a fixed API server port: hold a machine-wide lock for the run and
-    wait until nothing listens on the port (a previous run's server can take a moment to
-    go). Other releases run side by side, each on a private port: no lock."""
+    wait until the port can be bound as SkyPilot binds it (a previous run's server is
+    stopped; see fixed_port.py). Other releases run side by side, each on a private port:
+    no lock."""
     port = venvs.fixed_api_port(version)
     if port is None:
         yield
         return
+    fixed_port.reserve(port)
     path = cache_dir() / f"skypilot-api-port-{port}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            deadline = time.monotonic() + wait
-            while _listening(port):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"port {port} still taken after {wait:.0f}s")
-                time.sleep(1.0)
+            fixed_port.wait_bindable(port, wait)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _listening(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _run_step(version: str, step: Step, work: Path, env: dict[str, str]) -> tuple[int, str, bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -303,7 +304,7 @@ def test_fixed_port_runs_take_turns(tmp_path, monkeypatch) -> None:
     from tests.skypilot import runner
 
     monkeypatch.setenv("SKYCHECK_CACHE", str(tmp_path))
-    monkeypatch.setattr(runner, "_listening", lambda port: False)
+    monkeypatch.setattr(runner.fixed_port, "wait_bindable", lambda port, wait: None)
     lock = tmp_path / "skypilot-api-port-46580.lock"
     with runner.fixed_port_lock("0.12.3.post1"), lock.open("a") as other:
         try:
@@ -315,3 +316,35 @@ def test_fixed_port_runs_take_turns(tmp_path, monkeypatch) -> None:
     # A private port: no lock taken.
     with runner.fixed_port_lock("0.14.1"), lock.open("a") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_an_outgoing_connection_on_the_fixed_port_blocks_skypilots_check() -> None:
+    """What broke 0.12's `sky api start`: a connection whose ephemeral local port is the
+    fixed one makes SkyPilot's bind check fail; holders() names it for the error."""
+    import socket
+
+    from tests.skypilot import fixed_port
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        with socket.create_connection(server.getsockname()) as client:
+            local = client.getsockname()[1]
+            assert not fixed_port.bindable(local)
+            assert any(
+                h.startswith(f"ESTABLISHED :{local}->") and f"pid={os.getpid()}" in h
+                for h in fixed_port.holders(local)
+            )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    assert fixed_port.bindable(free)
+
+
+def test_reserved_port_ranges_are_read_as_the_kernel_writes_them() -> None:
+    from tests.skypilot import fixed_port
+
+    assert fixed_port._in_ranges(46580, "8080,46000-47000")
+    assert fixed_port._in_ranges(46580, "46580")
+    assert not fixed_port._in_ranges(46580, "")
+    assert not fixed_port._in_ranges(46580, "46581-46590,80")
