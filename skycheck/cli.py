@@ -358,18 +358,56 @@ def manifest_command(
         Path | None,
         typer.Option("--output-file", metavar="PATH", help="Write here instead of stdout."),
     ] = None,
+    skypilot_version: Annotated[
+        str | None,
+        typer.Option(
+            "--skypilot-version",
+            metavar="VERSION",
+            help="For this SkyPilot version, latest or nightly (default: installed).",
+        ),
+    ] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile",
+            metavar="NAME",
+            help="skypilot (what SkyPilot needs) or docs (also the docs' minimum).",
+        ),
+    ] = "skypilot",
 ) -> None:
     """Write a least-privilege manifest for a new SkyPilot service account."""
+    from skycheck import applicability
     from skycheck.catalogue import bind, load_catalogue, select_features
     from skycheck.fixit import build_manifest
     from skycheck.identity import service_account
+    from skycheck.models import Effect
+    from skycheck.models import Profile as ProfileKind
+    from skycheck.skypilot_version import select
 
+    gate = ProfileKind(choice(profile, PROFILES, "--profile"))
+    version, note = select(skypilot_version)
+    if note:
+        sys.stderr.write(f"skycheck: warning: {note}\n")
     catalogue = load_catalogue()
     features, _ = select_features(catalogue, tuple(feature or ()), all_features)
     if not feature and not all_features:
         features = ("core",)
     subject = service_account(sa, namespace)
-    reqs = bind(catalogue, subject.namespace or namespace, features, features)
+    # The account is the remote_identity the header tells SkyPilot to use: as for
+    # `skycheck --sa NAME`, features that do not concern it (rbac-bootstrap) are left out.
+    skipped = dict(applicability.not_applicable(applicability.for_flags(sa, None)))
+    for name in sorted(set(feature or ()) & set(skipped)):
+        sys.stderr.write(f"skycheck: note: {name} left out: {skipped[name]}\n")
+    features = tuple(f for f in features if f not in skipped)
+    # What that SkyPilot version makes (fatal or degrades), as the excess audit's need
+    # (excess.needed_requirements): an account holding this manifest has no excess.
+    reqs = tuple(
+        r
+        for r in bind(
+            catalogue, subject.namespace or namespace, features, features, version=version.version
+        )
+        if r.effect is Effect.DEGRADES or gate.gates(r.effect)
+    )
     from skycheck.fixit import CREATABLE_NAMESPACES
 
     fixed = sorted(
@@ -378,7 +416,9 @@ def manifest_command(
     )
     header = (
         f"# SkyPilot service account {subject.namespace}/{subject.name}, made by skycheck.\n"
-        f"# Features: {', '.join(features)}. Least privilege: concrete verbs only.\n"
+        f"# Features: {', '.join(features)}; {version.describe()}"
+        + (", with the docs' minimum" if gate is ProfileKind.DOCS else "")
+        + ". Least privilege: concrete verbs only.\n"
         f"# Configure SkyPilot with kubernetes.remote_identity: {subject.name}\n"
     )
     text = (

@@ -256,7 +256,14 @@ def _atoms(rule: rbac.PolicyRule, namespace: str) -> Iterable[_Atom]:
                             for name in names:
                                 if name and verb in NAMELESS_VERBS:
                                     continue
-                                yield _Atom(verb, g, res, sub, "", name)
+                                # A namespace read or written by name is authorized in
+                                # itself: such a grant limited to names reaches only those.
+                                where = (
+                                    name
+                                    if name and reads_namespace_by_name(verb, g, res, sub, name)
+                                    else ""
+                                )
+                                yield _Atom(verb, g, res, sub, where, name)
                     elif g == "" and res == "namespaces" and sub in _NAMESPACE_SELF:
                         # The namespace quirk: a namespace read or written by name is
                         # authorized in itself, so this binding reaches its own namespace.

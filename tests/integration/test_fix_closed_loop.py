@@ -135,3 +135,7 @@ def test_manifest_command_output_applies_and_passes(cluster, ns, tmp_path, capsy
     assert dry.returncode == 0, dry.stderr
     cluster.apply(out)
     _eventually(cluster, ns, capsys, 0)
+    # Least privilege: what the account holds is exactly SkyPilot's need, read live.
+    code, report = _check(cluster, ns, capsys, "--excess")
+    assert code == 0 and report["excessSummary"]["state"] == "complete", report["excessSummary"]
+    assert report["excess"] == []

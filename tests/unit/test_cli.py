@@ -66,6 +66,42 @@ def test_manifest_command_writes_a_least_privilege_service_account(capsys):
     assert '"*"' not in text and 'namespace: "team"' in text
 
 
+@pytest.mark.parametrize("version", ["0.12.3.post1", "0.14.1", "nightly"])
+@pytest.mark.parametrize(
+    "features",
+    [[], ["-f", "show-gpus"], ["-f", "volumes", "-f", "hostpath-volumes"], ["--all-features"]],
+)
+def test_an_account_holding_the_manifest_has_no_excess(tmp_path, capsys, version, features):
+    """`skycheck manifest` is least privilege: an account holding exactly it passes, and
+    the excess audit finds nothing beyond SkyPilot's need, for every proven version."""
+    made = tmp_path / "sa.yaml"
+    flags = ["--sa", "sky-sa", "-n", "team", "--skypilot-version", version, *features]
+    assert run(["manifest", *flags, "--output-file", str(made)]) == 0
+    capsys.readouterr()
+    namespaces = tmp_path / "ns.yaml"
+    namespaces.write_text(
+        "".join(
+            f"---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {n}}}\n"
+            for n in ("team", "skypilot-system", "ingress-nginx")
+        )
+    )
+    argv = ["--manifests", str(made), "--manifests", str(namespaces), *flags, "--excess"]
+    assert run([*argv, "-o", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "pass"
+    assert report["excessSummary"]["state"] == "complete"
+    assert report["excess"] == []
+
+
+def test_manifest_profile_docs_adds_the_documented_verbs(capsys):
+    assert run(["manifest", "--sa", "sky-sa"]) == 0
+    need = capsys.readouterr().out
+    assert run(["manifest", "--sa", "sky-sa", "--profile", "docs"]) == 0
+    docs = capsys.readouterr().out
+    assert '"secrets"' not in need and '"secrets"' in docs
+    assert run(["manifest", "--sa", "sky-sa", "--profile", "nope"]) == 2
+
+
 def test_offline_docs_manifest_passes_core_and_reports_optional_gaps(capsys):
     code = run(["--manifests", str(DOCS_SA), "--sa", "sky-sa", "-n", "default", "-o", "json"])
     doc = json.loads(capsys.readouterr().out)

@@ -121,9 +121,21 @@ def test_report_warns_in_json_and_on_stderr(
 
 
 def test_manifest_command_warns_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["manifest", "--sa", "sky-sa", "-n", "team", "-f", "rbac-bootstrap"]) == 0
+    # SkyPilot's own account bootstraps its roles, so rbac-bootstrap concerns it.
+    argv = ["manifest", "--sa", "skypilot-service-account", "-n", "team", "-f", "rbac-bootstrap"]
+    assert run(argv) == 0
     out, err = capsys.readouterr()
     assert out.startswith("# WARNING") and WARNING in err
+
+
+def test_manifest_for_a_named_remote_identity_leaves_bootstrap_out(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An account configured as remote_identity never creates SkyPilot's roles."""
+    assert run(["manifest", "--sa", "sky-sa", "-n", "team", "-f", "rbac-bootstrap"]) == 0
+    out, err = capsys.readouterr()
+    assert "rbac-bootstrap left out" in err and WARNING not in err
+    assert "escalate" not in out and "clusterrolebindings" not in out
 
 
 def test_names_and_name_exclude_each_other(tmp_path: Path) -> None:
