@@ -10,12 +10,15 @@ every proven SkyPilot version (``make lab``; figures in docs/skypilot-lab.md).
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from skycheck.cli import run as skycheck
 from tests.skypilot import closed_loop as cl
@@ -207,6 +210,73 @@ def test_the_docs_account_passes_and_launches_as_far_as_cluster_admin(lab, versi
     args = ["--kubeconfig", str(lab.cp.admin_kubeconfig), "--no-sky-config", "--sa", "sky-sa"]
     args += ["-n", namespace, "--skypilot-version", cl.catalogue_version(version)]
     assert skycheck([*args, "-o", "json"]) == 0
+    run = cl.run_case(lab, version, case, who)
+    assert cl.unexpected_403s(version, case, run) == [], run.tail
+    assert cl.got_as_far(version, case, run), (run.reason, run.tail)
+
+
+# The least-privilege account's operations: (case, the scenario giving cluster-admin's
+# stopping point). A launch as a named remote_identity bootstraps nothing.
+LEAST_PRIVILEGE_CASES = (
+    ("check", "check"),
+    ("show-gpus", "show-gpus"),
+    ("volumes", "volumes"),
+    ("launch", "launch-remote-identity-sky-sa"),
+)
+
+
+@pytest.mark.parametrize(
+    ("version", "name"), [(v, n) for v in VERSIONS for n, _ in LEAST_PRIVILEGE_CASES]
+)
+def test_the_least_privilege_account_runs_as_far_as_cluster_admin(
+    lab, version, name, tmp_path, capsys
+):
+    """`skycheck manifest`'s account for the case's features, applied to a fresh account:
+    skycheck passes it with no excess (read live), and SkyPilot run as that account
+    (remote_identity: it) gets as far as cluster-admin, meeting only tolerated 403s."""
+    scenario = dict(LEAST_PRIVILEGE_CASES)[name]
+    if reason := cl.unjudged(version, scenario):
+        pytest.skip(reason)
+    base = cl.CASES[name]
+    features = tuple(f for f in base.features if f != "rbac-bootstrap")
+    case = cl.Case(
+        scenario,
+        base.operation,
+        features,
+        remote_identity="lp-sa",
+        sky_config={**base.sky_config, "kubernetes": {"remote_identity": "lp-sa"}},
+    )
+    lab.reset_skypilot_objects()
+    namespace = lab.fresh_namespace("lp")
+    made = tmp_path / "lp-sa.yaml"
+    flags = ["--sa", "lp-sa", "-n", namespace, "--skypilot-version", cl.catalogue_version(version)]
+    flags += [a for f in features for a in ("-f", f)]
+    assert skycheck(["manifest", *flags, "--output-file", str(made)]) == 0
+    capsys.readouterr()
+    for doc in yaml.safe_load_all(made.read_text()):
+        if doc and doc["kind"] == "Namespace":
+            lab.cp.create_namespace(doc["metadata"]["name"], exist_ok=True)
+    lab.cp.apply(made)
+    kubeconfig = lab.cp.kubeconfig_for_service_account(
+        tmp_path / "lp-sa.kubeconfig", namespace, "lp-sa", create=False
+    )
+    who = Identity(
+        name="lp-sa",
+        username=f"system:serviceaccount:{namespace}:lp-sa",
+        kubeconfig=kubeconfig,
+        namespace=namespace,
+    )
+    args = ["--kubeconfig", str(lab.cp.admin_kubeconfig), "--no-sky-config", *flags]
+    report = {}
+    for _ in range(10):  # the authorizer's cache catches up with the new bindings
+        code = skycheck([*args, "--excess", "-o", "json"])
+        report = json.loads(capsys.readouterr().out)
+        if code == 0:
+            break
+        time.sleep(0.5)
+    denied = [c["id"] for c in report["checks"] if c["decision"] != "allowed"]
+    assert report["verdict"] == "pass", denied
+    assert report["excessSummary"]["state"] == "complete" and report["excess"] == []
     run = cl.run_case(lab, version, case, who)
     assert cl.unexpected_403s(version, case, run) == [], run.tail
     assert cl.got_as_far(version, case, run), (run.reason, run.tail)
