@@ -154,6 +154,11 @@ class Permission:
         named = f" {self.name}" if self.name else ""
         return f"{self.verb} {grp}/{res} @{self.scope}{named}"
 
+    def sort_key(self) -> tuple[str, ...]:
+        """Order with no name first: a fixed-name request and a nameless one of the same
+        rule (the 0.10 SSH jump pod's ``get pods`` by name beside a pod list) compare."""
+        return (self.scope, self.group, self.resource, self.subresource, self.verb, self.name or "")
+
 
 @dataclass(frozen=True)
 class Request:
@@ -243,13 +248,17 @@ class Run:
     @property
     def permissions(self) -> list[Permission]:
         """Distinct permissions of the run's resource requests, sorted."""
-        return sorted({r.permission() for r in self.requests if r.scope != "nonresource"})
+        return sorted(
+            {r.permission() for r in self.requests if r.scope != "nonresource"},
+            key=Permission.sort_key,
+        )
 
     @property
     def main_permissions(self) -> list[Permission]:
         """Distinct permissions of the main steps' requests (cleanup steps left out)."""
         return sorted(
-            {r.permission() for r in self.requests if r.scope != "nonresource" and not r.cleanup}
+            {r.permission() for r in self.requests if r.scope != "nonresource" and not r.cleanup},
+            key=Permission.sort_key,
         )
 
 
