@@ -16,8 +16,8 @@ API (used by the closed-loop tests and by :mod:`tests.skypilot.inventory`)::
 Each run gets a private HOME with ``~/.sky/config.yaml`` written from the given dict (plus the
 lab defaults in :data:`BASE_SKY_CONFIG`), the minimal offline catalog files, a fixed user hash
 (so object names repeat from run to run), the identity's kubeconfig as ``KUBECONFIG``, and
-``sky api stop`` afterwards; any process still carrying that HOME is then killed by pid. Every
-step has a timeout.
+afterwards every process still carrying that HOME is killed by pid (never ``sky api stop``,
+which kills other runs' servers too: :func:`_stop_api_server`). Every step has a timeout.
 
 ``scope`` says how a rule would scope a request: ``namespace`` (SkyPilot's workload
 namespace, the identity's context namespace), ``skypilot-system``, ``ingress-nginx``,
@@ -236,8 +236,9 @@ class Run:
     @property
     def api_server_lost(self) -> bool:
         """SkyPilot's client lost its API server mid-operation: another SkyPilot on the
-        machine killed it (0.12's ``sky api stop`` kills every ``-m sky.server.server``
-        process, whatever its port). Such a run says nothing about permissions."""
+        machine killed it (``sky api stop`` of 0.10 to 0.13 kills every
+        ``-m sky.server.server`` process, whatever its port; the lab no longer calls it, but
+        a user's SkyPilot on the same machine may). Such a run says nothing about permissions."""
         return bool(API_SERVER_LOST.search(self.tail))
 
     @property
@@ -506,7 +507,7 @@ def run_operation(
                     cleanup_failed = cleanup_failed or step.failed(code, out)
                     outputs.append(out)
         finally:
-            _stop_api_server(version, work, env, home)
+            _stop_api_server(home)
             stack.close()
     seconds = time.monotonic() - started
     lab.wait_audit_quiet()
@@ -699,22 +700,19 @@ def _start_api_server(version: str, work: Path, env: dict[str, str]) -> None:
             raise RuntimeError(
                 f"sky api start failed {attempt} times:\n{_tail(out)}\n{_tail(server_log, 5)}"
             )
-        _stop_api_server(version, work, env, Path(env["HOME"]))
+        _stop_api_server(Path(env["HOME"]))
         # A port picked free can be taken before the server binds it: pick another.
         env["SKYPILOT_API_SERVER_LOCAL_PORT"] = str(_free_port())
 
 
-def _stop_api_server(version: str, work: Path, env: dict[str, str], home: Path) -> None:
-    """``sky api stop``, then kill (by pid) whatever still runs with this run's HOME."""
-    with contextlib.suppress(subprocess.TimeoutExpired, OSError):
-        subprocess.run(
-            [str(venvs.sky_bin(version)), "api", "stop"],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+def _stop_api_server(home: Path) -> None:
+    """Kill (by pid) whatever runs with this run's HOME: the API server and its workers.
+
+    Not ``sky api stop``: from 0.10 to 0.13 at least it kills every SkyPilot API server
+    process on the machine, whatever its port (sdk._local_api_server_running(kill=True)
+    matches the command line alone), which broke runs of other labs side by side. The
+    run's HOME is thrown away, so nothing a graceful stop saves is needed.
+    """
     needle = f"HOME={home}".encode()
     # Repeat: a dying server's helpers (multiprocessing resource tracker) can appear late.
     for _ in range(3):
