@@ -1,4 +1,4 @@
-"""Keeping SkyPilot's fixed API server port (releases before 0.13) free for the lab.
+"""Keeping SkyPilot's fixed API server port (releases before 0.14) free for the lab.
 
 Such a release's server refuses to start unless it can bind ``localhost:46580`` (with
 SO_REUSEADDR, so TIME_WAIT is no obstacle). Two things take that port on a busy machine:

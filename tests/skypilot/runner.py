@@ -625,7 +625,7 @@ def _free_port() -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
             port: int = sock.getsockname()[1]
-        # Never the fixed port of releases before 0.13: their runs wait for it to be free.
+        # Never the fixed port of releases before 0.14: their runs wait for it to be free.
         if port != venvs.FIXED_API_PORT:
             return port
 

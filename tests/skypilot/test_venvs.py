@@ -30,8 +30,9 @@ def test_a_stamped_venv_is_complete_and_reused(
     assert venvs.complete(version)
 
 
-def test_releases_before_0_13_have_the_fixed_api_port() -> None:
+def test_releases_before_0_14_have_the_fixed_api_port() -> None:
     assert venvs.fixed_api_port("0.12.3.post1") == venvs.FIXED_API_PORT == 46580
     assert venvs.fixed_api_port("0.10.3.post2") == 46580
+    assert venvs.fixed_api_port("0.13.0") == 46580
     assert venvs.fixed_api_port("0.14.1") is None
     assert venvs.fixed_api_port("nightly-1.0.0.dev20261027") is None

@@ -33,7 +33,7 @@ PINS: dict[str, tuple[str, ...]] = {
     "0.12.3.post1": ("fastapi<0.145",),
 }
 STAMP = ".complete"
-# SkyPilot's API server port before 0.13: fixed (SKYPILOT_API_SERVER_LOCAL_PORT came later).
+# SkyPilot's API server port before 0.14: fixed (SKYPILOT_API_SERVER_LOCAL_PORT came later).
 FIXED_API_PORT = 46580
 
 
@@ -51,13 +51,15 @@ def venv_dir(version: str) -> Path:
 def fixed_api_port(version: str) -> int | None:
     """The API server port ``version`` always uses, or None when it takes a private one.
 
-    Releases before 0.13 serve on :data:`FIXED_API_PORT` whatever the environment says, so
-    their runs cannot share the machine with each other (see runner.fixed_port_lock).
+    Releases before 0.14 serve on :data:`FIXED_API_PORT` whatever the environment says
+    (0.13.0's sky/server/common.py hard-codes it; 0.14.1 reads
+    SKYPILOT_API_SERVER_LOCAL_PORT), so their runs cannot share the machine with each other
+    (see runner.fixed_port_lock).
     """
     if version.startswith("nightly-"):
         return None
     major_minor = tuple(int(p) for p in version.split(".")[:2])
-    return FIXED_API_PORT if major_minor < (0, 13) else None
+    return FIXED_API_PORT if major_minor < (0, 14) else None
 
 
 def complete(version: str) -> bool:
