@@ -57,7 +57,7 @@ from typing import Any
 import yaml
 
 from tests.cluster.build import cache_dir
-from tests.skypilot import fixed_port, venvs
+from tests.skypilot import fixed_port, in_pod, venvs
 from tests.skypilot.lab import INGRESS_NAMESPACE, Identity, Lab
 
 SYSTEM_NAMESPACE = "skypilot-system"
@@ -198,6 +198,9 @@ class Step:
     # as done once the identity's first exec was made and not refused (its pods exist), so
     # later steps can drive SkyPilot's own post-exec code against those pods.
     until_exec: bool = False
+    # Run inside the launched cluster's head pod, as the pod's own service account through
+    # in-cluster config (in_pod.py): what SkyPilot's pods do themselves.
+    in_pod: bool = False
 
     def failed(self, code: int, output: str) -> bool:
         """Whether the step failed: non-zero exit, or ``failed_if`` in its output."""
@@ -232,6 +235,9 @@ class Run:
     requests: tuple[Request, ...] = field(default_factory=tuple)
     # A cleanup step (``sky down``, ``sky volumes delete``) exited non-zero.
     cleanup_failed: bool = False
+    # In-pod steps: the pod's own account (username) and the requests it made.
+    pod_account: str = ""
+    pod_requests: tuple[Request, ...] = field(default_factory=tuple)
 
     @property
     def api_server_lost(self) -> bool:
@@ -349,6 +355,34 @@ kubernetes_utils.set_autodown_annotations(handle, -1)
 print('autodown annotations set and removed')
 """
 )
+# Inside the head pod, as the pod's own account (Step.in_pod; in_pod.py).
+PROBE_SNIPPET = (
+    _HANDLE
+    + """\
+from sky.provision.kubernetes import host_network_probe as probe
+from sky.provision.kubernetes import utils as kubernetes_utils
+# What a hostNetwork head pod runs before ray start (the pod template's bootstrap): publish
+# the probed ports to the <cluster>-ray-ports ConfigMap; a failed publish stops ray start.
+probe.main([
+    '--mode', 'head', '--env-file', 'ray-ports.env',
+    '--configmap-name', probe.ray_ports_configmap_name(name),
+    '--configmap-namespace', kubernetes_utils.get_namespace_from_config(provider),
+])
+print('ray ports published')
+"""
+)
+SKYLET_AUTODOWN_SNIPPET = (
+    _HANDLE
+    + """\
+from sky import provision as provision_lib
+from sky.provision.kubernetes import instance as k8s_instance
+# The skylet's autodown in the head pod (skylet/events.py _stop_cluster_with_new_provisioner):
+# an Event breadcrumb (best effort), then the cluster's pods and services deleted.
+k8s_instance.emit_autostop_event_best_effort(provider, name)
+provision_lib.terminate_instances(cloud, name, provider)
+print('cluster terminated from its head pod')
+"""
+)
 
 
 _LAUNCH_PORTS = (
@@ -419,6 +453,30 @@ OPERATIONS: dict[str, Operation] = {
             ),
             (("task.yaml", TASK_YAML),),
         ),
+        Operation(
+            "host-network-probe",
+            (
+                Step(
+                    ("launch", "-y", "-c", CLUSTER, "--infra", "kubernetes", "task.yaml"),
+                    until_exec=True,
+                ),
+                Step(python=PROBE_SNIPPET, in_pod=True),
+                _DOWN,
+            ),
+            (("task.yaml", TASK_YAML),),
+        ),
+        Operation(
+            "skylet-autodown",
+            (
+                Step(
+                    ("launch", "-y", "-c", CLUSTER, "--infra", "kubernetes", "task.yaml"),
+                    until_exec=True,
+                ),
+                Step(python=SKYLET_AUTODOWN_SNIPPET, in_pod=True),
+                _DOWN,
+            ),
+            (("task.yaml", TASK_YAML),),
+        ),
         _volumes_operation("volumes", VOLUME_YAML),
         _volumes_operation("volumes-storage-class", VOLUME_STORAGE_CLASS_YAML),
         # SkyPilot waits up to 300 s for the cleanup DaemonSet (a 403 reading it is
@@ -474,6 +532,8 @@ def run_operation(
     cleanup_failed = False
     main_output = ""
     cleanup_offset = offset
+    pod_account = ""
+    pod_events: list[dict[str, Any]] = []  # the in-pod steps' requests, step by step
     # Releases with a fixed API server port take turns (the lock is held until it is stopped).
     with fixed_port_lock(version):
         stack = contextlib.ExitStack()
@@ -488,7 +548,18 @@ def run_operation(
                 if step.cleanup:
                     continue
                 step_offset = lab.audit_offset()
-                code, out, expired = _run_step(version, step, work, env)
+                prefix: list[str] = []
+                step_env = env
+                if step.in_pod:
+                    account = in_pod.head_pod(lab, identity.namespace)
+                    pod_account = account.username
+                    prefix, step_env = in_pod.prepare(lab, identity, account, work, env)
+                code, out, expired = _run_step(version, step, work, step_env, prefix)
+                if step.in_pod:
+                    # Read per step: when the launcher is the pods' account too (the docs'
+                    # setup), only the in-pod steps' requests are the pod's.
+                    lab.wait_audit_quiet()
+                    pod_events += lab.audit_events_since(step_offset, pod_account)
                 if step.until_exec and code != 0 and not expired:
                     lab.wait_audit_quiet()
                     if _made_first_exec(lab.audit_events_since(step_offset, identity.username)):
@@ -515,18 +586,24 @@ def run_operation(
     cleanup_ids = {
         e.get("auditID") for e in lab.audit_events_since(cleanup_offset, identity.username)
     }
+    pod_ids = {e.get("auditID") for e in pod_events}
     requests = [
         dataclasses.replace(r, cleanup=True) if audit_id in cleanup_ids else r
         for r, audit_id in _requests_with_ids(events, identity.namespace)
+        if audit_id not in pod_ids
     ]
     main_requests = requests  # cleanup requests belong to the run as well
+    pod_requests = tuple(r for r, _ in _requests_with_ids(pod_events, identity.namespace))
     text = "\n".join(outputs)
     if exit_code == 0 and operation.expect and not re.search(operation.expect, main_output):
         exit_code = EXPECT_MISSING
     # Where the operation stopped is decided by its main steps alone: a 403 met by `sky down`
     # afterwards must not turn "stopped at the first exec" into "stopped by a 403".
     outcome, reason = _classify(
-        exit_code, timed_out, main_output, [r for r in requests if not r.cleanup]
+        exit_code,
+        timed_out,
+        main_output,
+        [*(r for r in requests if not r.cleanup), *pod_requests],
     )
     if exit_code == EXPECT_MISSING:
         reason += f" (exit 0, but the output lacks {operation.expect!r})"
@@ -542,6 +619,8 @@ def run_operation(
         seconds=seconds,
         requests=tuple(main_requests),
         cleanup_failed=cleanup_failed,
+        pod_account=_scrub(pod_account, identity, work, lab.cp.server),
+        pod_requests=pod_requests,
     )
 
 
@@ -652,11 +731,13 @@ def fixed_port_lock(version: str, wait: float = 300.0) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _run_step(version: str, step: Step, work: Path, env: dict[str, str]) -> tuple[int, str, bool]:
+def _run_step(
+    version: str, step: Step, work: Path, env: dict[str, str], prefix: Sequence[str] = ()
+) -> tuple[int, str, bool]:
     if step.python is not None:
-        argv = [str(venvs.python_bin(version)), "-c", step.python]
+        argv = [*prefix, str(venvs.python_bin(version)), "-c", step.python]
     else:
-        argv = [str(venvs.sky_bin(version)), *step.argv]
+        argv = [*prefix, str(venvs.sky_bin(version)), *step.argv]
     proc = subprocess.Popen(
         argv,
         cwd=work,
@@ -706,35 +787,61 @@ def _start_api_server(version: str, work: Path, env: dict[str, str]) -> None:
 
 
 def _stop_api_server(home: Path) -> None:
-    """Kill (by pid) whatever runs with this run's HOME: the API server and its workers.
+    """Kill (by pid) the run's API server and every process it started.
 
     Not ``sky api stop``: from 0.10 to 0.13 at least it kills every SkyPilot API server
     process on the machine, whatever its port (sdk._local_api_server_running(kill=True)
     matches the command line alone), which broke runs of other labs side by side. The
-    run's HOME is thrown away, so nothing a graceful stop saves is needed.
+    run's HOME is thrown away, so nothing a graceful stop saves is needed. A process is
+    the run's when its environment holds this HOME, its working directory is in the run's
+    directory, or it descends from one that is: the server's executors rename themselves
+    (``SkyPilot:executor:...``), which can overwrite what /proc shows of their environment.
     """
     needle = f"HOME={home}".encode()
+    work = home.parent
     # Repeat: a dying server's helpers (multiprocessing resource tracker) can appear late.
     for _ in range(3):
-        pids = _pids_with_env(needle)
+        pids = _with_descendants(_pids_of_run(needle, work))
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.5)
 
 
-def _pids_with_env(needle: bytes) -> list[int]:
-    pids = []
+def _pids_of_run(needle: bytes, work: Path) -> set[int]:
+    pids: set[int] = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             environ = (entry / "environ").read_bytes()
+            cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if needle + b"\0" in environ + b"\0":
-            pids.append(int(entry.name))
+        if needle + b"\0" in environ + b"\0" or Path(cwd).is_relative_to(work):
+            pids.add(int(entry.name))
     return pids
+
+
+def _with_descendants(roots: set[int]) -> set[int]:
+    """``roots`` and every process below them (read before any is killed and reparented)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # pid (comm) state ppid ...: comm may hold spaces, so split after its ")".
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(roots), list(roots)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found and child != os.getpid():
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def scope_of(resource: str, namespace: str, sky_namespace: str) -> str:
