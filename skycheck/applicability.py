@@ -30,6 +30,9 @@ class IdentityRole:
 
     launches: bool  # the kubeconfig identity that runs sky launch
     remote_identity: str  # the keyword or service account name in effect
+    # The account SkyPilot's pods run as (the docs' setup: one account launches and is the
+    # remote_identity), so what the pods do as themselves is checked too.
+    pods: bool = False
 
     @property
     def bootstraps(self) -> bool:
@@ -52,10 +55,11 @@ def for_flags(sa: str | None, remote_identity: str | None) -> IdentityRole:
     ``--remote-identity`` says otherwise. The caller and ``--as`` launch with
     SkyPilot's default, ``SERVICE_ACCOUNT``.
     """
+    name = sa.rsplit(":", 1)[-1] if sa else None
     if remote_identity:
-        return IdentityRole(True, remote_identity)
-    if sa:
-        return IdentityRole(True, sa.rsplit(":", 1)[-1])
+        return IdentityRole(True, remote_identity, pods=remote_identity == name)
+    if name:
+        return IdentityRole(True, name, pods=True)
     return DEFAULT_LAUNCHER
 
 

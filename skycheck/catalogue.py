@@ -250,6 +250,7 @@ def _rule(doc: dict[str, Any], feature: str, source: str = "", at: str = "") -> 
         when=tuple(doc.get("when", ())),
         alternative=_alternative(doc.get("alternative")),
         names=tuple(doc.get("names", ())),
+        account=doc.get("account", ""),
     )
 
 
@@ -359,13 +360,15 @@ def bind(
     *,
     version: str | None = None,
     not_applicable: Iterable[str] = (),
+    pods_account: bool = False,
 ) -> tuple[Requirement, ...]:
     """Expand the chosen features' rules into one Requirement per verb and namespace.
 
     Only the verbs SkyPilot ``version`` needs or documents are bound (default: the
     newest proven release, see default_version), each with its effect. Features in
     ``not_applicable`` are left out, and so are rules whose ``when`` names a feature
-    not checked here.
+    not checked here, and rules of the pods' own account (``account: pods``) unless
+    ``pods_account``: the identity checked is the one SkyPilot's pods run as.
     """
     version = version or default_version()
     skipped = set(not_applicable)
@@ -374,6 +377,8 @@ def bind(
     out: list[Requirement] = []
     for rule in catalogue.rules:
         if rule.feature not in wanted or not wanted.issuperset(rule.when):
+            continue
+        if rule.account == "pods" and not pods_account:
             continue
         ns = {Scope.NAMESPACE: namespace, Scope.FIXED: rule.namespace, Scope.CLUSTER: ""}[
             rule.scope
@@ -401,6 +406,7 @@ def bind(
                         effect=effect,
                         lost=rule.lost,
                         alternative=rule.alternative if verb in ("bind", "escalate") else None,
+                        account=rule.account or "launcher",
                     )
                 )
     return tuple(out)

@@ -395,7 +395,8 @@ def manifest_command(
     subject = service_account(sa, namespace)
     # The account is the remote_identity the header tells SkyPilot to use: as for
     # `skycheck --sa NAME`, features that do not concern it (rbac-bootstrap) are left out.
-    skipped = dict(applicability.not_applicable(applicability.for_flags(sa, None)))
+    role = applicability.for_flags(sa, None)
+    skipped = dict(applicability.not_applicable(role))
     for name in sorted(set(feature or ()) & set(skipped)):
         sys.stderr.write(f"skycheck: note: {name} left out: {skipped[name]}\n")
     features = tuple(f for f in features if f not in skipped)
@@ -404,7 +405,12 @@ def manifest_command(
     reqs = tuple(
         r
         for r in bind(
-            catalogue, subject.namespace or namespace, features, features, version=version.version
+            catalogue,
+            subject.namespace or namespace,
+            features,
+            features,
+            version=version.version,
+            pods_account=role.pods,
         )
         if r.effect is Effect.DEGRADES or gate.gates(r.effect)
     )

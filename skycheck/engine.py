@@ -43,6 +43,8 @@ class CheckPlan:
     skypilot: SkyPilotVersion | None = None  # None: the newest proven version
     profile: Profile = Profile.SKYPILOT
     not_applicable: tuple[tuple[str, str], ...] = ()  # (feature, reason)
+    # The identity is the account SkyPilot's pods run as: its ``account: pods`` rules apply.
+    pods_account: bool = False
 
 
 def namespace_requirement(feature: str, namespace: str, required: bool) -> Requirement:
@@ -291,6 +293,7 @@ def run_check(
         plan.required_features,
         version=plan.skypilot.version if plan.skypilot else None,
         not_applicable=[name for name, _ in plan.not_applicable],
+        pods_account=plan.pods_account,
     )
     result = reviewer.review(subject, requirements)
     reviewed = _resolve_alternatives(result.findings, reviewer, subject)

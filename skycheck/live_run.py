@@ -251,7 +251,8 @@ def identities_for(
         if named != account.service_account or account.managed:
             # Not the account SkyPilot manages: hold it to a custom account's bar.
             account = replace(account, required_features=account.features, managed=False)
-        return [_Who(req.sa, None, *widen(account), fail_on, role=launcher)]
+        role = replace(launcher, pods=named == launcher.remote_identity)
+        return [_Who(req.sa, None, *widen(account), fail_on, role=role)]
     out = [_Who(None, None, *widen(caller), fail_on, role=launcher)]
     checked, must = widen(account)
     gate = fail_on
@@ -270,7 +271,7 @@ def identities_for(
             must,
             gate,
             managed=account.managed and not req.all_features,
-            role=applicability.IdentityRole(False, derivation.remote_identity),
+            role=applicability.IdentityRole(False, derivation.remote_identity, pods=True),
         )
     )
     return out
@@ -475,6 +476,7 @@ def _unknown(
                 who.required,
                 version=run.shape.skypilot.version,
                 not_applicable=[name for name, _ in plan.not_applicable],
+                pods_account=plan.pods_account,
             )
         ),
         features=who.features,

@@ -114,6 +114,9 @@ class Rule:
     # The objects SkyPilot's named requests touch ("{namespace}": the checked namespace);
     # see catalogue.bind for which verbs carry a name.
     names: tuple[str, ...] = ()
+    # "pods": made by SkyPilot's pods as their own service account (the remote_identity),
+    # checked only for that account; "" (the default): made by the launching identity.
+    account: str = ""
 
     @property
     def resource_path(self) -> str:
@@ -177,6 +180,9 @@ class Requirement(Permission):
     effect: Effect = Effect.FATAL
     lost: str = ""
     alternative: Alternative | None = None
+    # Who makes the request: "launcher" (sky launch's identity) or "pods" (SkyPilot's pods,
+    # as their own service account).
+    account: str = "launcher"
 
     @property
     def request_namespace(self) -> str:

@@ -143,4 +143,5 @@ class RunShape:
             skypilot=self.skypilot,
             profile=self.profile,
             not_applicable=applicability.not_applicable(role),
+            pods_account=role.pods,
         )

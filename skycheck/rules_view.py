@@ -30,6 +30,10 @@ def effects_text(rule: Rule) -> str:
 
 
 def _scope(rule: Rule) -> str:
+    return _where(rule) + (" (the pods' own account)" if rule.account == "pods" else "")
+
+
+def _where(rule: Rule) -> str:
     if rule.scope.value == "fixed":
         return f"namespace {rule.namespace}"
     return "checked namespace" if rule.scope.value == "namespace" else "cluster"
@@ -62,6 +66,7 @@ def catalogue_dict(catalogue: Catalogue, only: tuple[str, ...] = ()) -> dict[str
                         "names": list(r.names),
                         "verbs": list(r.verbs),
                         "scope": r.scope.value,
+                        "account": r.account or "launcher",
                         "namespace": r.namespace,
                         "why": r.why,
                         "breaks": r.breaks,
@@ -130,7 +135,11 @@ def render_markdown(catalogue: Catalogue) -> str:
         "403 stops the operation), **degrades** (SkyPilot goes on without something: the "
         "rule says what), or **documented** (in SkyPilot's documented minimum, never "
         "requested by that version). By default only fatal checks gate; `--profile docs` "
-        "gates on documented ones too; degrades never gates. See "
+        "gates on documented ones too; degrades never gates. A rule whose scope says "
+        "*(the pods' own account)* is a request SkyPilot's pods make as their own service "
+        "account: it is checked only for the account the pods run as (`--sa NAME`, the "
+        "docs' setup, where one account launches and is the `remote_identity`), and JSON "
+        "checks carry `account: pods`. See "
         "[the SkyPilot lab](skypilot-lab.md) for how each was proven.",
         "",
     ]

@@ -78,6 +78,7 @@ def _check(report: Report, f: Finding) -> dict[str, Any]:
         "evaluationError": f.evaluation_error,
         "effect": r.effect.value,
         "lost": r.lost,
+        "account": r.account,
         "precondition": f.precondition is not None,
         "location": _location(report.location_of(f)),
     }

@@ -363,11 +363,15 @@ from sky.provision.kubernetes import host_network_probe as probe
 from sky.provision.kubernetes import utils as kubernetes_utils
 # What a hostNetwork head pod runs before ray start (the pod template's bootstrap): publish
 # the probed ports to the <cluster>-ray-ports ConfigMap; a failed publish stops ray start.
-probe.main([
+args = [
     '--mode', 'head', '--env-file', 'ray-ports.env',
     '--configmap-name', probe.ray_ports_configmap_name(name),
     '--configmap-namespace', kubernetes_utils.get_namespace_from_config(provider),
-])
+]
+probe.main(args)
+# The head container restarted: the ConfigMap exists, so the publish replaces it (409, then
+# a get and an update).
+probe.main(args)
 print('ray ports published')
 """
 )

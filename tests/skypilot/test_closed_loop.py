@@ -22,9 +22,10 @@ import yaml
 
 from skycheck.cli import run as skycheck
 from tests.skypilot import closed_loop as cl
-from tests.skypilot import venvs
+from tests.skypilot import in_pod, venvs
 from tests.skypilot.conftest import CI_VERSION
 from tests.skypilot.lab import Identity, Lab
+from tests.skypilot.runner import OPERATIONS, Outcome, run_operation
 
 DOCS_MANIFEST = Path(__file__).resolve().parents[1] / "manifests" / "create-sky-sa.yaml"
 
@@ -280,3 +281,87 @@ def test_the_least_privilege_account_runs_as_far_as_cluster_admin(
     run = cl.run_case(lab, version, case, who)
     assert cl.unexpected_403s(version, case, run) == [], run.tail
     assert cl.got_as_far(version, case, run), (run.reason, run.tail)
+
+
+# What SkyPilot's pods do as their own account (Step.in_pod): (operation, features, config).
+POD_ACCOUNT_CASES = {
+    "host-network-probe": (
+        ("host-network",),
+        {"kubernetes": {"pod_config": {"spec": {"hostNetwork": True}}}},
+        "launch-host-network",
+    ),
+    "skylet-autodown": ((), {}, "autodown"),
+}
+# What the pods' own account may be refused and still do its work (the lab's in-pod runs):
+# the autodown's Event breadcrumb (best effort), the HA Deployment list (a 403 is
+# swallowed) and the services' deletecollection (each is then deleted by name).
+POD_TOLERATED = {
+    "create core/events @namespace",
+    "list apps/deployments @namespace",
+    "deletecollection core/services @namespace",
+}
+
+
+def _report(args: list[str], capsys) -> str:
+    capsys.readouterr()
+    skycheck([*args, "-o", "json"])
+    return capsys.readouterr().out
+
+
+@pytest.mark.skipif(not in_pod.available(), reason="needs a private mount namespace (root)")
+@pytest.mark.parametrize("name", sorted(POD_ACCOUNT_CASES))
+def test_the_fix_is_enough_for_the_pods_own_account(lab, name, tmp_path, capsys):
+    """The docs' setup: one service account launches and is the pods' remote_identity.
+    From nothing, skycheck's fix for it (`--sa NS:NAME`) must let SkyPilot launch and let
+    the head pod's own code, run as that account, do its work: the audit log shows the
+    pod's account making the requests, refused only what it does without, and making every
+    request the fix grants for the pods' account."""
+    features, sky_config, _ = POD_ACCOUNT_CASES[name]
+    version = CI_VERSION
+    lab.reset_skypilot_objects()
+    namespace = lab.fresh_namespace("pod")
+    lab.cp.create_service_account(namespace, "pod-sa")
+    kubeconfig = lab.cp.kubeconfig_for_service_account(
+        tmp_path / "pod-sa.kubeconfig", namespace, "pod-sa", create=False
+    )
+    who = Identity(
+        name="pod-sa",
+        username=f"system:serviceaccount:{namespace}:pod-sa",
+        kubeconfig=kubeconfig,
+        namespace=namespace,
+    )
+    fix = tmp_path / "fix.yaml"
+    args = ["--kubeconfig", str(lab.cp.admin_kubeconfig), "--no-sky-config"]
+    args += ["--sa", f"{namespace}:pod-sa", "-n", namespace]
+    args += ["--skypilot-version", cl.catalogue_version(version)]
+    args += [a for f in features for a in ("-f", f)]
+    assert skycheck([*args, "--fix", str(fix), "-o", "json"]) == 1
+    capsys.readouterr()
+    cl.apply_fix(lab, fix)
+    for _ in range(12):  # the authorizer's cache catches up with the new bindings
+        if skycheck([*args, "-o", "json"]) == 0:
+            break
+        capsys.readouterr()
+        time.sleep(0.5)
+    capsys.readouterr()
+    config = {
+        **sky_config,
+        "kubernetes": {**sky_config.get("kubernetes", {}), "remote_identity": "pod-sa"},
+    }
+    run = run_operation(lab, version, OPERATIONS[name], who, config)
+    assert run.pod_account == "$IDENTITY", run.pod_account  # the launcher's own account
+    assert run.pod_requests, "the pod's account made no request"
+    launcher_case = cl.Case(POD_ACCOUNT_CASES[name][2], "launch", features)
+    assert cl.unexpected_403s(version, launcher_case, run) == [], run.tail
+    assert run.outcome is Outcome.COMPLETED, (run.reason, run.tail)
+    # The pod's work went through; what it was refused, it does without (best effort).
+    pod_refused = {r.permission().label() for r in run.pod_requests if r.code == 403}
+    assert pod_refused <= POD_TOLERATED, pod_refused
+    # Every fatal check of the pods' own account was a request the pod made.
+    made = {(r.verb, r.resource) for r in run.pod_requests if r.code != 403}
+    pods_checks = [
+        (c["verb"], c["resource"])
+        for c in json.loads(_report(args, capsys))["checks"]
+        if c["account"] == "pods" and c["effect"] == "fatal" and c["required"]
+    ]
+    assert set(pods_checks) <= made, (pods_checks, made)
