@@ -121,7 +121,7 @@ class Locator:
                 path = self._paths[pos.source] = display_path(pos.source, self.cwd)
             where = "file"
         return Location(
-            self.subject.username,
+            self.subject.identity,
             self.context,
             basis,
             where,
@@ -286,4 +286,4 @@ class Locator:
                 return self._at(pos, Basis.SERVICE_ACCOUNT)
         if self.manifests.first is not None:
             return self._at(self.manifests.first, Basis.FIRST_DOCUMENT)
-        return Location(s.username, self.context, Basis.NONE, "none")
+        return Location(s.identity, self.context, Basis.NONE, "none")
