@@ -303,3 +303,21 @@ def test_service_accounts_of_lists_defined_bound_and_default(tmp_path):
         ("team-a", "sky"),
         ("team-a", "unbound"),
     ]
+
+
+def test_the_github_action_summarizes_an_audit_that_selects_nobody(capsys, tmp_path):
+    from skycheck import github_action
+
+    path = tmp_path / "rbac.yaml"
+    path.write_text(READER)
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    env = {
+        "INPUT_MANIFESTS": str(path),
+        "INPUT_ARGS": "--all-subjects",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(outputs),
+    }
+    assert github_action.run(env) == 0
+    capsys.readouterr()
+    assert "0 reports" in summary.read_text()
+    assert "verdict=pass" in outputs.read_text()
