@@ -135,13 +135,9 @@ def _offline(
 
     namespace = identity.validate_namespace(req.namespace or sa_namespace(req.sa) or "default")
     if req.audits_subjects:
-        import gc
-
-        gc.disable()  # reading makes objects that all stay: a collection would find nothing
+        return _offline_audit(req, catalogue, namespace, features, required, fail_on, shape)
     loaded = load_manifests(list(req.manifests), default_namespace=namespace)
     reviewer = OfflineReviewer.from_manifests(loaded)
-    if req.audits_subjects:
-        return _offline_audit(req, catalogue, loaded, reviewer, features, required, fail_on, shape)
     if not (req.sa or req.as_user):
         return _offline_api_server(
             req, catalogue, loaded, reviewer, features, required, fail_on, shape
@@ -158,6 +154,36 @@ def _offline(
 def _offline_audit(
     req: CheckRequest,
     catalogue: Catalogue,
+    namespace: str,
+    features: tuple[str, ...],
+    required: tuple[str, ...],
+    fail_on: FailOn,
+    shape: RunShape,
+) -> list[Report]:
+    """The audit across a cluster, with the garbage collector kept off what was read: the
+    objects read all live to the end of the run, and a full pass over them, which the
+    reports' many small objects would trigger again and again, would find nothing."""
+    import gc
+
+    from skycheck.manifests import load_manifests
+    from skycheck.review.offline import OfflineReviewer
+
+    gc.disable()
+    try:
+        loaded = load_manifests(list(req.manifests), default_namespace=namespace)
+        reviewer = OfflineReviewer.from_manifests(loaded)
+        gc.freeze()
+    finally:
+        gc.enable()
+    try:
+        return _audit(req, catalogue, loaded, reviewer, features, required, fail_on, shape)
+    finally:
+        gc.unfreeze()  # a caller in the same process (a test, the watcher) may free them
+
+
+def _audit(
+    req: CheckRequest,
+    catalogue: Catalogue,
     loaded: Manifests,
     reviewer: OfflineReviewer,
     features: tuple[str, ...],
@@ -169,16 +195,10 @@ def _offline_audit(
     and the excess audit. A service account is checked in its own namespace (where SkyPilot
     runs in-cluster), a user or group in ``-n`` (default ``default``); ``-n`` given applies
     to every identity."""
-    import gc
-
     from skycheck import subjects
     from skycheck.catalogue import bind
     from skycheck.render._common import subject_label as label
 
-    # The objects read live to the end of the run: leave them out of the collector's full
-    # passes, which the reports' many small objects would otherwise make rescan them all.
-    gc.freeze()
-    gc.enable()
     state = reviewer.state
     # (subject, why it is covered); --service-accounts-of first: it covers whatever they hold.
     chosen: dict[tuple[str, str], tuple[Subject, str]] = {}
