@@ -14,7 +14,11 @@ Each path side by side with its floor (benchmarks/floors.py), whole processes, p
 - live, the full catalogue for a service account (``--all-features --remote-identity
   SERVICE_ACCOUNT``) against the local control plane, against ``python -c pass``, the imports,
   a minimal urllib3 client sending the same reviews, and a ``kubectl auth can-i`` loop;
-- offline growth: the whole command at several sizes (not with ``--smoke``).
+- offline growth: the whole command at several sizes (not with ``--smoke``);
+- across a cluster: ``--all-subjects`` over a dump of 50,000 RBAC objects in which 1,000
+  service accounts hold SkyPilot's core feature (``--smoke``: 5,000 and 100), as a kubectl
+  List and as YAML, ``-o table`` (the summary) and ``-o json`` (every report); wall and CPU
+  time of the whole process (``--audit-only`` runs this group alone).
 """
 
 from __future__ import annotations
@@ -154,14 +158,66 @@ def bench_offline(sizes: list[int], runs: int) -> list[dict[str, float]]:
     return out
 
 
+def _child(cmd: list[str]) -> tuple[float, float]:
+    """(wall, cpu) seconds of one child process (exit 0 or 1)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    _run(cmd)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def bench_audit(objects: int, holders: int, runs: int) -> list[dict[str, object]]:
+    """``--all-subjects`` over a synthetic dump (benchmarks/synthetic.py ``write_audit``)."""
+    from benchmarks.synthetic import write_audit, write_kubectl_json
+
+    out: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "dump.yaml"
+        written = write_audit(path, objects, holders)
+        listing = path.with_suffix(".json")
+        write_kubectl_json(path, listing)
+        for source, fmt in ((listing, "table"), (listing, "json"), (path, "table")):
+            cmd = [*SKYCHECK, "--manifests", str(source), "--all-subjects", "-o", fmt]
+            first = _run(cmd)
+            audited = (
+                json.loads(first.stdout)["summary"]["identities"]
+                if fmt == "json"
+                else int(first.stdout.split()[2])
+            )
+            samples = [_child(cmd) for _ in range(runs)]
+            walls, cpus = [w for w, _ in samples], [c for _, c in samples]
+            out.append(
+                {
+                    "input": "kubectl List (JSON)" if source == listing else "YAML",
+                    "output": fmt,
+                    "rbac_objects": written,
+                    "identities": audited,
+                    "wall_median_s": statistics.median(walls),
+                    "wall_min_s": min(walls),
+                    "cpu_median_s": statistics.median(cpus),
+                    "cpu_min_s": min(cpus),
+                }
+            )
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="few runs, small sizes (CI)")
     parser.add_argument("--json", action="store_true", help="print figures as JSON")
     parser.add_argument("--skip-live", action="store_true", help="no control plane needed")
     parser.add_argument("--runs", type=int, default=0, help="paired runs per group")
+    parser.add_argument("--audit-only", action="store_true", help="only --all-subjects")
     args = parser.parse_args()
     runs = args.runs or (2 if args.smoke else 9)
+    audit_size = (5_000, 100) if args.smoke else (50_000, 1_000)
+    if args.audit_only:
+        _print_audit(bench_audit(*audit_size, runs=min(runs, 5)), args.json)
+        return 0
     floors.compile_package()
     groups: list[dict[str, object]] = [floors.help_group(runs)]
     docs_args = ["--sa", "sky-sa", "-n", "default", "-o", "json"]
@@ -206,8 +262,9 @@ def main() -> int:
                 with ControlPlane(Path(tmp) / "plane") as plane:
                     groups.append(bench_live(plane, runs, Path(tmp)))
     growth = [] if args.smoke else bench_offline([1_000, 2_500, 5_000, 10_000, 20_000], runs)
+    audit = bench_audit(*audit_size, runs=min(runs, 5))
     if args.json:
-        print(json.dumps({"groups": groups, "offline_growth": growth}, indent=2))
+        print(json.dumps({"groups": groups, "offline_growth": growth, "audit": audit}, indent=2))
         return 0
     for group in groups:
         floors.print_group(group)
@@ -220,7 +277,22 @@ def main() -> int:
                     f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
                 )
             )
+    _print_audit(audit, False)
     return 0
+
+
+def _print_audit(rows: list[dict[str, object]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"audit": rows}, indent=2))
+        return
+    print("\nacross a cluster (--all-subjects, whole command)")
+    for row in rows:
+        print(
+            "  "
+            + ", ".join(
+                f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -86,3 +86,35 @@ def write_kubectl_json(yaml_path: Path, json_path: Path) -> None:
         items = [doc for doc in yaml.load_all(f, Loader=yaml.CSafeLoader) if doc]
     listing = {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {}}
     json_path.write_text(json.dumps(listing, indent=4) + "\n", encoding="utf-8")
+
+
+def write_audit(path: Path, n: int, holders: int) -> int:
+    """A cluster for ``--all-subjects``: ``holders`` SkyPilot service accounts, each set up
+    as the docs' create-sky-sa.yaml sets one up (``sky-K`` in ``team-K%50``: its Role,
+    ClusterRole and bindings), among unrelated Roles, ClusterRoles and bindings up to ``n``
+    RBAC objects in all (every binding names its own subject). Returns the RBAC objects
+    written."""
+    template = (
+        Path(__file__).resolve().parent.parent / "tests" / "manifests" / "create-sky-sa.yaml"
+    ).read_text()
+    rbac_kinds = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+    docs = template.split("\n---\n")
+    # The skypilot-system Namespace and Role are the same for every account: written once.
+    shared = [d for d in docs if "name: skypilot-system" in d and "\nkind: RoleBinding" not in d]
+    own = [d for d in docs if d not in shared]
+    parts = list(shared)
+    count = sum(d.count("\nkind: Role") for d in shared)
+    for k in range(holders):
+        text = "\n---\n".join(own).replace("sky-sa", f"sky-{k}")
+        parts.append(text.replace("namespace: default", f"namespace: team-{k % 50}"))
+        count += sum(text.count(f"\nkind: {kind}\n") for kind in rbac_kinds)
+    i = 0
+    while count < n:
+        if i % 50 == 49:
+            parts += [CLUSTER_ROLE.format(i=i), CLUSTER_BINDING.format(i=i)]
+        else:
+            parts += [ROLE.format(i=i, ns=i % 50), BINDING.format(i=i, ns=i % 50)]
+        count += 2
+        i += 1
+    path.write_text("\n---\n".join(parts))
+    return count

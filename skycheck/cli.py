@@ -181,6 +181,23 @@ def check(
             help="Write the least-privilege manifest for the need (implies --excess).",
         ),
     ] = None,
+    all_subjects: Annotated[
+        bool,
+        typer.Option(
+            "--all-subjects",
+            help="Audit every subject the bindings name that can run SkyPilot (holds core), "
+            "with --manifests; implies --excess.",
+        ),
+    ] = False,
+    service_accounts_of: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--service-accounts-of",
+            metavar="NS",
+            help="Audit every service account of NS (repeatable), with --manifests; "
+            "implies --excess.",
+        ),
+    ] = None,
     timeout: Annotated[
         float,
         typer.Option("--timeout", metavar="SECONDS", help="Seconds for the whole run (live mode)."),
@@ -232,6 +249,8 @@ def check(
         excess=excess,
         fail_on_excess=fail_on_excess,
         least_privilege=least_privilege,
+        all_subjects=all_subjects,
+        service_accounts_of=service_accounts_of,
     )
     try:
         code = execute(request)
@@ -270,6 +289,8 @@ def build_request(
     excess: bool = False,
     fail_on_excess: str | None = None,
     least_privilege: Path | str | None = None,
+    all_subjects: bool = False,
+    service_accounts_of: list[str] | None = None,
 ) -> CheckRequest:
     """The check command's flags (as typer parsed them) as a ``CheckRequest``; the watcher
     and the GitHub Action build theirs here too (``parse_check_args``)."""
@@ -305,6 +326,8 @@ def build_request(
             None if fail_on_excess is None else choice(fail_on_excess, RISKS, "--fail-on-excess")
         ),
         least_privilege_path=_as_path(least_privilege),
+        all_subjects=all_subjects,
+        service_accounts_of=tuple(dict.fromkeys(service_accounts_of or ())),
     )
 
 

@@ -22,7 +22,7 @@ def with_fix(report: Report) -> Report:
     """The report with its fix-it manifest (and the warning a fix may need), if any."""
     from skycheck.fixit import fix_manifest, fix_warning
 
-    if not report.subject.username:
+    if not report.subject.bindable:
         return report  # the caller's name is unknown (no SelfSubjectReview): bind no one
     fix = fix_manifest(report)
     warning = fix_warning(report) if fix else None
@@ -88,6 +88,7 @@ def emit(req: CheckRequest, reports: list[Report], multi: bool, per_context: boo
         color=color,
         fix_path=str(req.fix_path) if req.fix_path else None,
         fix_per_context=per_context,
+        summary=req.audits_subjects,
     )
     text = redact(text)
     if req.output_file is not None:

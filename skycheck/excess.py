@@ -280,17 +280,6 @@ def _atoms(rule: rbac.PolicyRule, namespace: str) -> Iterable[_Atom]:
                         yield _Atom(verb, g, res, sub, namespace, name)
 
 
-def _role_users(state: rbac.RbacState) -> dict[tuple[str, str, str], int]:
-    """How many bindings use each role: (kind, namespace, name) -> count."""
-    out: dict[tuple[str, str, str], int] = {}
-    bindings: list[rbac.Binding] = [*state.cluster_role_bindings, *state.role_bindings]
-    for b in bindings:
-        ns = b.namespace if b.role_ref.kind == "Role" else ""
-        key = (b.role_ref.kind, ns, b.role_ref.name)
-        out[key] = out.get(key, 0) + 1
-    return out
-
-
 def _grant(
     state: rbac.RbacState, held: rbac.HeldRules, users: dict[tuple[str, str, str], int]
 ) -> Grant:
@@ -385,7 +374,7 @@ def audit(
     optional = _optional_uses(report)
     grants: dict[_Atom, list[Grant]] = {}
     baseline = 0
-    users = _role_users(state)
+    users = state.role_uses()
     for held in rbac.rules_held(state, subject.username, subject.groups):
         if held.error:
             continue  # the binding grants nothing (the report warns about it)
@@ -500,7 +489,7 @@ def least_privilege(report: Report) -> str | None:
     from skycheck.fixit import build_manifest
 
     subject = report.subject
-    if not subject.username:
+    if not subject.bindable:
         return None
     need = [r for r in needed_requirements(report) if not _is_precondition(report, r)]
     version = f"SkyPilot {report.skypilot.version}" if report.skypilot else "SkyPilot"

@@ -112,6 +112,7 @@ def run(environ: Mapping[str, str]) -> int:
                 OutputFormat.MARKDOWN,
                 fix_path=str(request.fix_path) if request.fix_path else None,
                 fix_per_context=outcome.per_context,
+                summary=request.audits_subjects,
             )
         )
     except SkycheckError as exc:

@@ -87,6 +87,8 @@ class Locator:
         self._paths: dict[str, str] = {}
         self._aggregable: list[rbac.ClusterRole] | None = None
         self._rule_lines: dict[int, tuple[int, ...]] = {}
+        self._scoped_by_ns: dict[str, list[tuple[rbac.Binding, int]]] = {}
+        self._rules_by_binding: dict[int, list[tuple[rbac.PolicyRule, Position, int]]] = {}
 
     # -- the answer --------------------------------------------------------------------
 
@@ -121,7 +123,7 @@ class Locator:
                 path = self._paths[pos.source] = display_path(pos.source, self.cwd)
             where = "file"
         return Location(
-            self.subject.username,
+            self.subject.identity,
             self.context,
             basis,
             where,
@@ -135,14 +137,18 @@ class Locator:
     def _position(self, key: ObjectKey) -> Position | None:
         return self.manifests.positions.get(key)
 
-    def _in_scope(self, request: rbac.Request) -> Iterator[tuple[rbac.Binding, int]]:
+    def _in_scope(self, request: rbac.Request) -> list[tuple[rbac.Binding, int]]:
         """Bindings of the subject that apply where the request is asked, in the
         authorizer's order (ClusterRoleBindings, then the namespace's RoleBindings)."""
-        for b, i in self.bound:
-            if isinstance(b, rbac.ClusterRoleBinding) or (
-                request.namespace and b.namespace == request.namespace
-            ):
-                yield b, i
+        found = self._scoped_by_ns.get(request.namespace)
+        if found is None:
+            found = self._scoped_by_ns[request.namespace] = [
+                (b, i)
+                for b, i in self.bound
+                if isinstance(b, rbac.ClusterRoleBinding)
+                or (request.namespace and b.namespace == request.namespace)
+            ]
+        return found
 
     def _out_of_scope(self, request: rbac.Request) -> Iterator[tuple[rbac.Binding, int]]:
         scoped = {id(b) for b, _ in self._in_scope(request)}
@@ -154,8 +160,15 @@ class Locator:
         ref = b.role_ref
         return (ref.kind, b.namespace if ref.kind == "Role" else "", ref.name)
 
-    def _rules_of(self, b: rbac.Binding) -> Iterator[tuple[rbac.PolicyRule, Position, int]]:
-        """The bound role's rules that the manifests hold, each with its line."""
+    def _rules_of(self, b: rbac.Binding) -> list[tuple[rbac.PolicyRule, Position, int]]:
+        """The bound role's rules that the manifests hold, each with its line (found once
+        per binding: every finding asks again)."""
+        found = self._rules_by_binding.get(id(b))
+        if found is None:
+            found = self._rules_by_binding[id(b)] = list(self._find_rules(b))
+        return found
+
+    def _find_rules(self, b: rbac.Binding) -> Iterator[tuple[rbac.PolicyRule, Position, int]]:
         key = self._role_key(b)
         role = self.state.role(key[1], key[2]) if key[0] == "Role" else None
         cluster_role = self.state.cluster_role(key[2]) if key[0] == "ClusterRole" else None
@@ -286,4 +299,4 @@ class Locator:
                 return self._at(pos, Basis.SERVICE_ACCOUNT)
         if self.manifests.first is not None:
             return self._at(self.manifests.first, Basis.FIRST_DOCUMENT)
-        return Location(s.username, self.context, Basis.NONE, "none")
+        return Location(s.identity, self.context, Basis.NONE, "none")

@@ -248,6 +248,16 @@ class Subject:
     def is_service_account(self) -> bool:
         return self.kind == "ServiceAccount"
 
+    @property
+    def identity(self) -> str:
+        """Who, in one word: the user name, or ``group:NAME`` for a group."""
+        return self.username if self.kind != "Group" else f"group:{self.name}"
+
+    @property
+    def bindable(self) -> bool:
+        """A binding can name it: a user name, or a group (which has none of its own)."""
+        return bool(self.username) or self.kind == "Group"
+
 
 class NamespaceState(str, enum.Enum):
     """Whether a namespace SkyPilot hard-codes is there."""
@@ -494,5 +504,5 @@ class Report:
         if finding.location is not None:
             return finding.location
         if self.mode == "offline":  # not located (no manifests read): nothing to point at
-            return Location(self.subject.username, self.context, Basis.NONE, "none")
-        return Location(self.subject.username, self.context)
+            return Location(self.subject.identity, self.context, Basis.NONE, "none")
+        return Location(self.subject.identity, self.context)

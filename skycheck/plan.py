@@ -49,12 +49,22 @@ class CheckRequest:
     excess: bool = False  # also audit what the identity holds beyond the need
     fail_on_excess: str | None = None  # critical | high | medium | low; None: never gates
     least_privilege_path: Path | None = None  # --least-privilege PATH
+    all_subjects: bool = False  # audit every subject that holds core (skycheck/subjects.py)
+    service_accounts_of: tuple[str, ...] = ()  # audit every ServiceAccount of these namespaces
+
+    @property
+    def audits_subjects(self) -> bool:
+        """An audit across the cluster: many identities, chosen from the RBAC read."""
+        return self.all_subjects or bool(self.service_accounts_of)
 
     @property
     def audits_excess(self) -> bool:
         """--excess, or --fail-on-excess or --least-privilege (which need the audit)."""
         return (
-            self.excess or self.fail_on_excess is not None or self.least_privilege_path is not None
+            self.excess
+            or self.fail_on_excess is not None
+            or self.least_privilege_path is not None
+            or self.audits_subjects
         )
 
 
@@ -79,6 +89,8 @@ def validate(req: CheckRequest) -> None:
         raise UsageError("--all-contexts and --context exclude each other")
     if req.manifests and (req.contexts or req.all_contexts):
         raise UsageError("--manifests checks offline; it takes no --context")
+    if req.audits_subjects:
+        _validate_audit(req)
     if req.sky_config is not None and req.no_sky_config:
         raise UsageError("--sky-config and --no-sky-config exclude each other")
     if req.timeout <= 0 or req.request_timeout <= 0:
@@ -94,9 +106,23 @@ def validate(req: CheckRequest) -> None:
         outfile.check_target(req.least_privilege_path, "--least-privilege file")
 
 
+def _validate_audit(req: CheckRequest) -> None:
+    flag = "--all-subjects" if req.all_subjects else "--service-accounts-of"
+    if req.sa or req.as_user:
+        raise UsageError(f"{flag} chooses the identities itself; it takes no --sa or --as")
+    if not req.manifests:
+        raise UsageError(
+            f"{flag} needs --manifests (offline): dump the cluster's RBAC with "
+            "kubectl get roles,clusterroles,rolebindings,clusterrolebindings,serviceaccounts "
+            "-A -o json > rbac.json, then pass --manifests rbac.json"
+        )
+    for ns in req.service_accounts_of:
+        identity.validate_namespace(ns)
+
+
 def is_multi(req: CheckRequest) -> bool:
     """Several reports were asked for (the multi-report JSON form), whatever their count."""
-    return req.all_contexts or len(req.contexts) > 1
+    return req.all_contexts or len(req.contexts) > 1 or req.audits_subjects
 
 
 def sa_namespace(sa: str | None) -> str | None:

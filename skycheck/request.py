@@ -19,7 +19,15 @@ from skycheck.catalogue import Catalogue, load_catalogue, select_features
 from skycheck.emit import emit, with_fix, write_fix, write_least_privilege
 from skycheck.engine import run_check
 from skycheck.errors import ExitCode, SkycheckError, UsageError
-from skycheck.models import FailOn, Profile, Report, gate_verdict, verdict_exit_code
+from skycheck.models import (
+    FailOn,
+    Profile,
+    Report,
+    Requirement,
+    Subject,
+    gate_verdict,
+    verdict_exit_code,
+)
 from skycheck.plan import (
     CheckRequest,
     RunShape,
@@ -31,6 +39,7 @@ from skycheck.plan import (
 )
 
 if TYPE_CHECKING:
+    from skycheck.engine import CheckPlan
     from skycheck.manifests import Manifests
     from skycheck.review.offline import OfflineReviewer
 
@@ -125,6 +134,8 @@ def _offline(
     from skycheck.review.offline import OfflineReviewer
 
     namespace = identity.validate_namespace(req.namespace or sa_namespace(req.sa) or "default")
+    if req.audits_subjects:
+        return _offline_audit(req, catalogue, namespace, features, required, fail_on, shape)
     loaded = load_manifests(list(req.manifests), default_namespace=namespace)
     reviewer = OfflineReviewer.from_manifests(loaded)
     if not (req.sa or req.as_user):
@@ -138,6 +149,115 @@ def _offline(
     assert subject is not None  # an identity flag was given
     report = _with_excess(req, reviewer, run_check(catalogue, plan, subject, reviewer))
     return [_located(report, loaded, reviewer)]
+
+
+def _offline_audit(
+    req: CheckRequest,
+    catalogue: Catalogue,
+    namespace: str,
+    features: tuple[str, ...],
+    required: tuple[str, ...],
+    fail_on: FailOn,
+    shape: RunShape,
+) -> list[Report]:
+    """The audit across a cluster, with the garbage collector kept off what was read: the
+    objects read all live to the end of the run, and a full pass over them, which the
+    reports' many small objects would trigger again and again, would find nothing."""
+    import gc
+
+    from skycheck.manifests import load_manifests
+    from skycheck.review.offline import OfflineReviewer
+
+    gc.disable()
+    try:
+        loaded = load_manifests(list(req.manifests), default_namespace=namespace)
+        reviewer = OfflineReviewer.from_manifests(loaded)
+        gc.freeze()
+    finally:
+        gc.enable()
+    try:
+        return _audit(req, catalogue, loaded, reviewer, features, required, fail_on, shape)
+    finally:
+        gc.unfreeze()  # a caller in the same process (a test, the watcher) may free them
+
+
+def _audit(
+    req: CheckRequest,
+    catalogue: Catalogue,
+    loaded: Manifests,
+    reviewer: OfflineReviewer,
+    features: tuple[str, ...],
+    required: tuple[str, ...],
+    fail_on: FailOn,
+    shape: RunShape,
+) -> list[Report]:
+    """Many identities over the manifests (``skycheck/subjects.py``): each gets the check
+    and the excess audit. A service account is checked in its own namespace (where SkyPilot
+    runs in-cluster), a user or group in ``-n`` (default ``default``); ``-n`` given applies
+    to every identity."""
+    from skycheck import subjects
+    from skycheck.catalogue import bind
+    from skycheck.render._common import subject_label as label
+
+    state = reviewer.state
+    # (subject, why it is covered); --service-accounts-of first: it covers whatever they hold.
+    chosen: dict[tuple[str, str], tuple[Subject, str]] = {}
+    if req.service_accounts_of:
+        for s in subjects.service_accounts_of(
+            state, req.service_accounts_of, loaded.service_accounts
+        ):
+            chosen[(s.kind, s.username)] = (s, f"a service account of namespace {s.namespace}")
+    plans: dict[tuple[str, bool], CheckPlan] = {}
+
+    def plan_for(subject: Subject) -> CheckPlan:
+        # As --sa NAME (the account is its own remote_identity) or --as USER would check it.
+        sa = subject.is_service_account
+        ns = req.namespace or (subject.namespace if sa else None) or "default"
+        if (ns, sa) not in plans:
+            role = applicability.for_flags(subject.name if sa else None, req.remote_identity)
+            plans[(ns, sa)] = shape.plan(ns, features, required, fail_on, None, role)
+        return plans[(ns, sa)]
+
+    core_needs: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Requirement, ...]] = {}
+
+    def core_for(plan: CheckPlan) -> tuple[Requirement, ...]:
+        plan_key = (plan.namespace, plan.not_applicable)
+        if plan_key not in core_needs:
+            bound = bind(
+                catalogue,
+                plan.namespace,
+                (subjects.CORE,),
+                (subjects.CORE,),
+                version=shape.skypilot.version,
+                not_applicable=[name for name, _ in plan.not_applicable],
+            )
+            gating = [r for r in bound if shape.profile.gates(r.effect)]
+            # Writes first: few subjects hold them, so most candidates stop at the first.
+            gating.sort(key=lambda r: r.verb in ("get", "list", "watch"))
+            core_needs[plan_key] = tuple(gating)
+        return core_needs[plan_key]
+
+    candidates: list[Subject] = []
+    if req.all_subjects:
+        for s in subjects.named_subjects(state):
+            if (s.kind, s.username) not in chosen and subjects.holds(
+                state, s, core_for(plan_for(s))
+            ):
+                candidates.append(s)
+    reports = []
+    for s, why in [*chosen.values(), *((c, "") for c in candidates)]:
+        plan = plan_for(s)
+        report = run_check(catalogue, plan, s, reviewer)
+        if not why:
+            if not subjects.holds_core(report):
+                continue  # the full check says it cannot run SkyPilot after all
+            why = f"holds {subjects.CORE} in namespace {plan.namespace}: can run SkyPilot"
+        report = _with_excess(req, reviewer, report)
+        report = replace(report, notes=(*report.notes, f"{label(s)}: audited, {why}"))
+        # The summary table shows no check's file and line: only the other formats need them.
+        reports.append(report if req.output == "table" else _located(report, loaded, reviewer))
+    reports.sort(key=lambda r: subjects.key(r.subject))
+    return reports
 
 
 def _located(report: Report, loaded: Manifests, reviewer: OfflineReviewer) -> Report:

@@ -66,15 +66,24 @@ class Resolved:
     error: str  # "" when the roleRef resolved
 
 
+# Subjects whose lookups an index remembers; a run over many identities (an audit across
+# a cluster) asks the same subject's bindings for every check, a run over one asks few.
+_LOOKUP_CACHE = 4096
+
+
 class _Index:
     """Bindings by user name and by group name. A plain class: it is never compared or
-    printed, and a dataclass would compile methods for that at every start (0.2 ms)."""
+    printed, and a dataclass would compile methods for that at every start (0.2 ms).
 
-    __slots__ = ("by_group", "by_user")
+    ``lookup`` remembers its answer per subject: every check of an identity asks the same
+    question, and the index does not change once the state is built."""
+
+    __slots__ = ("_found", "by_group", "by_user")
 
     def __init__(self) -> None:
         self.by_user: dict[str, list[Binding]] = {}
         self.by_group: dict[str, list[Binding]] = {}
+        self._found: dict[tuple[str, tuple[str, ...]], tuple[Binding, ...]] = {}
 
     def add(self, key: tuple[str, str], binding: Binding) -> None:
         table = self.by_user if key[0] == "user" else self.by_group
@@ -82,14 +91,22 @@ class _Index:
         if not bucket or bucket[-1] is not binding:
             bucket.append(binding)
 
-    def lookup(self, user: str, groups: Iterable[str]) -> list[Binding]:
+    def lookup(self, user: str, groups: Iterable[str]) -> tuple[Binding, ...]:
+        key = (user, tuple(groups))
+        known = self._found.get(key)
+        if known is not None:
+            return known
         found: dict[int, Binding] = {}
         for b in self.by_user.get(user, ()):
             found[id(b)] = b
-        for g in groups:
+        for g in key[1]:
             for b in self.by_group.get(g, ()):
                 found[id(b)] = b
-        return sorted(found.values(), key=lambda b: (b.namespace, b.name))
+        out = tuple(sorted(found.values(), key=lambda b: (b.namespace, b.name)))
+        if len(self._found) >= _LOOKUP_CACHE:
+            self._found.clear()
+        self._found[key] = out
+        return out
 
 
 class RbacState:
@@ -100,6 +117,7 @@ class RbacState:
     """
 
     __slots__ = (
+        "_applies",
         "_bootstrap_keys",
         "_by_name",
         "_cluster_index",
@@ -109,6 +127,8 @@ class RbacState:
         "_namespace_index",
         "_rb_all_index",
         "_rbs",
+        "_resolved",
+        "_role_uses",
         "_roles",
         "warnings",
     )
@@ -148,6 +168,13 @@ class RbacState:
         self._namespace_index: dict[str, _Index] = {}
         self._rb_all_index = _Index()
         self._by_name: dict[str, list[Binding]] = {}
+        self._role_uses: dict[tuple[str, str, str], int] | None = None
+        # Memos: the state never changes once built, and a run asks the same questions
+        # for every check of an identity (roleRefs resolved; bindings that apply).
+        self._resolved: dict[tuple[str, str, str], Resolved] = {}
+        self._applies: dict[
+            tuple[str, tuple[str, ...], str], tuple[tuple[Binding, SubjectRef], ...]
+        ] = {}
         for crb in self._crbs:
             for s in crb.subjects:
                 key = subject_keys(s, "")
@@ -204,12 +231,32 @@ class RbacState:
             *self._rb_all_index.lookup(user, groups),
         ]
 
+    def role_uses(self) -> dict[tuple[str, str, str], int]:
+        """How many bindings refer to each role: (kind, namespace, name) -> count, a
+        ClusterRole's namespace "". Counted once, on first use."""
+        if self._role_uses is None:
+            uses: dict[tuple[str, str, str], int] = {}
+            bindings: list[Binding] = [*self._crbs, *self._rbs]
+            for b in bindings:
+                ref = b.role_ref
+                role_key = (ref.kind, b.namespace if ref.kind == "Role" else "", ref.name)
+                uses[role_key] = uses.get(role_key, 0) + 1
+            self._role_uses = uses
+        return self._role_uses
+
     def bindings_naming(self, name: str) -> tuple[Binding, ...]:
         """Bindings with a subject called ``name`` (any kind or namespace): near misses."""
         return tuple(self._by_name.get(name, ()))
 
     def resolve(self, ref: RoleRef, binding_namespace: str) -> Resolved:
         """GetRoleReferenceRules, with the listers' NotFound messages."""
+        key = (ref.kind, binding_namespace if ref.kind == "Role" else "", ref.name)
+        known = self._resolved.get(key)
+        if known is None:
+            known = self._resolved[key] = self._resolve(ref, binding_namespace)
+        return known
+
+    def _resolve(self, ref: RoleRef, binding_namespace: str) -> Resolved:
         if ref.kind == "Role":
             role = self._roles.get((binding_namespace, ref.name))
             if role is None:
@@ -222,13 +269,22 @@ class RbacState:
             return Resolved(found, "")
         return Resolved((), f"unsupported role reference kind: {go_quote(ref.kind)}")
 
-    def _applicable(self, request: Request) -> list[tuple[Binding, SubjectRef]]:
+    def _applicable(self, request: Request) -> tuple[tuple[Binding, SubjectRef], ...]:
         """Bindings that apply to the request's subject, in evaluation order.
 
         VisitRulesFor: ClusterRoleBindings first, then (only for a namespaced request) the
         RoleBindings of that namespace. The real listers iterate a cache in no fixed order;
         we sort by name so the named binding is deterministic.
         """
+        key = (request.user, request.groups, request.namespace)
+        known = self._applies.get(key)
+        if known is None:
+            if len(self._applies) >= _LOOKUP_CACHE:
+                self._applies.clear()
+            known = self._applies[key] = tuple(self._find_applicable(request))
+        return known
+
+    def _find_applicable(self, request: Request) -> list[tuple[Binding, SubjectRef]]:
         out: list[tuple[Binding, SubjectRef]] = []
         indexes = [(self._cluster_index, "")]
         if request.namespace:

@@ -133,6 +133,8 @@ def subject_keys(subject: SubjectRef, namespace: str) -> tuple[str, str] | None:
 
 def go_quote(text: str) -> str:
     """Go's ``%q`` for the names RBAC puts in its reasons."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # the usual name: nothing to escape
     out = ['"']
     for ch in text:
         if ch in ('"', "\\"):

@@ -112,11 +112,14 @@ def render(
     width: int = 100,
     fix_path: str | None = None,
     fix_per_context: bool = False,
+    summary: bool = False,
 ) -> str:
     """Render one Report (single form) or a list of them (multi form) as ``fmt``.
 
     ``color`` and ``width`` matter only to ``table``; ``fix_path`` (where
-    ``--fix`` wrote the manifest) feeds the "to fix" hints. The text always
+    ``--fix`` wrote the manifest) feeds the "to fix" hints. ``summary`` (an audit across a
+    cluster, ``skycheck/subjects.py``): the table is the per-identity summary, JSON and
+    YAML add it as ``summary``, and the list of reports may be empty. The text always
     ends with exactly one newline.
     """
     try:
@@ -125,6 +128,10 @@ def render(
         known = ", ".join(f.value for f in OutputFormat)
         raise UsageError(f"unknown output format {fmt!r}; known formats: {known}") from None
     options = RenderOptions(
-        color=color, width=width, fix_path=fix_path, fix_per_context=fix_per_context
+        color=color,
+        width=width,
+        fix_path=fix_path,
+        fix_per_context=fix_per_context,
+        summary=summary,
     )
     return RENDERERS[output](report_or_reports, options)

@@ -43,16 +43,18 @@ def verb_rank(verb: str) -> tuple[int, str]:
 Reports: TypeAlias = "Report | Sequence[Report]"
 
 
-def normalize(reports: Reports) -> tuple[tuple[Report, ...], bool]:
+def normalize(reports: Reports, allow_empty: bool = False) -> tuple[tuple[Report, ...], bool]:
     """Return (reports, multi). A lone Report is single form; any sequence is multi form.
 
     The shape follows the caller's type, not the count, so a script that asks
-    for several contexts gets the multi form even when only one was found.
+    for several contexts gets the multi form even when only one was found. An empty
+    list is an error, but for an audit across a cluster (``allow_empty``) that selected
+    no identity.
     """
     if isinstance(reports, Report):
         return (reports,), False
     out = tuple(reports)
-    if not out:
+    if not out and not allow_empty:
         raise ValueError("nothing to render: the list of reports is empty")
     for r in out:
         if not isinstance(r, Report):
@@ -247,6 +249,7 @@ class RenderOptions:
     width: int = 100
     fix_path: str | None = None  # where the CLI wrote the fix manifest (--fix PATH)
     fix_per_context: bool = False  # several contexts: one fix file (and --context) each
+    summary: bool = False  # an audit across a cluster: the per-identity summary too
 
 
 def finish(text: str) -> str:

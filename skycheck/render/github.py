@@ -183,7 +183,7 @@ def _excess_annotations(report: Report, label: str | None) -> list[tuple[bool, s
 
 def render_github(reports: Reports, options: RenderOptions | None = None) -> str:
     options = options or RenderOptions()
-    items, multi = normalize(reports)
+    items, multi = normalize(reports, bool(options and options.summary))
     labels = report_labels(items)
     lines: list[str] = _not_proven(list(items))
     annotations = [

@@ -183,7 +183,7 @@ def _excess_suite(root: ET.Element, report: Report, label: str | None) -> list[s
 
 
 def render_junit(reports: Reports, options: RenderOptions | None = None) -> str:
-    items, multi = normalize(reports)
+    items, multi = normalize(reports, bool(options and options.summary))
     root = ET.Element("testsuites", {"name": "skycheck"})
     all_outcomes: list[str | None] = []
     for label, report in zip(report_labels(items), items, strict=True):

@@ -251,7 +251,7 @@ def _overview(reports: Sequence[Report], labels: Sequence[str]) -> list[str]:
 
 def render_markdown(reports: Reports, options: RenderOptions | None = None) -> str:
     options = options or RenderOptions()
-    items, multi = normalize(reports)
+    items, multi = normalize(reports, bool(options and options.summary))
     if not multi:
         out = ["## skycheck: SkyPilot RBAC check", ""]
         out += _report_body(items[0], options, 3, multi=False)

@@ -165,6 +165,7 @@ def exposition(families: Iterable[Metric]) -> str:
 
 
 def render_prometheus(reports: Reports, options: RenderOptions) -> str:
-    del options  # no colours, widths or fix hints in metrics
     listed = [reports] if isinstance(reports, Report) else list(reports)
-    return exposition(metric_families(listed, _now()))
+    # An audit across a cluster that selected no identity passes, as its exit code says.
+    run_verdict = Verdict.PASS if options.summary and not listed else None
+    return exposition(metric_families(listed, _now(), run_verdict=run_verdict))

@@ -245,8 +245,8 @@ def _invocation(report: Report, label: str) -> dict[str, Any]:
     }
 
 
-def report_to_sarif(reports: Reports) -> dict[str, Any]:
-    items, multi = normalize(reports)
+def report_to_sarif(reports: Reports, allow_empty: bool = False) -> dict[str, Any]:
+    items, multi = normalize(reports, allow_empty)
     labels = report_labels(items)
     rules = _rules(items) + _excess_rules(items)
     rule_index = {rule["id"]: i for i, rule in enumerate(rules)}
@@ -373,4 +373,5 @@ def _excess_results(
 
 
 def render_sarif(reports: Reports, options: RenderOptions | None = None) -> str:
-    return finish(json.dumps(report_to_sarif(reports), indent=2, sort_keys=False))
+    audit = bool(options and options.summary)
+    return finish(json.dumps(report_to_sarif(reports, audit), indent=2, sort_keys=False))

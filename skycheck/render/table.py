@@ -13,7 +13,9 @@ Layout, top to bottom:
 - notes, warnings, and, when a fix manifest was generated, the command that
   applies it.
 
-Several reports: one summary line per report, then each report's details.
+Several reports: one summary line per report, then each report's details. An audit
+across a cluster (``RenderOptions.summary``) is its summary alone: one line per identity
+with its verdict, missing checks and excess by risk class (``-o json`` has the details).
 Colour only when asked; without it the output is plain text with no escape
 codes and no trailing spaces, which is what the golden files hold.
 """
@@ -288,11 +290,66 @@ def _console(options: RenderOptions, buffer: StringIO) -> Console:
     )
 
 
+_SUMMARY_COLUMNS = ("VERDICT", "IDENTITY", "NAMESPACE", "MISSING", "UNKNOWN")
+
+
+def _summary(reports: Sequence[Report]) -> list[Text]:
+    """An audit across a cluster: one line per identity (verdict, missing and undecided
+    checks that gate, excess by risk class; ``?`` where the excess could not be read)."""
+    from skycheck.excess_types import RISK_ORDER
+    from skycheck.subjects import summarize
+
+    summary = summarize(reports)
+    v = summary.verdict
+    title = Text("skycheck ")
+    title.append(v.value.upper(), style=_VERDICT_STYLE[v])
+    counts = summary.verdicts()
+    n = len(summary.rows)
+    title.append(
+        f"  {n} identit{'y' if n == 1 else 'ies'} audited: {counts['pass']} pass, "
+        f"{counts['fail']} fail, {counts['unknown']} unknown"
+    )
+    if not summary.rows:
+        return [title, Text("  no identity was selected: nothing to audit")]
+    header = (*_SUMMARY_COLUMNS, *(r.value.upper() for r in RISK_ORDER))
+    rows = [
+        (
+            r.verdict.value.upper(),
+            clean(subject_label(r.report.subject)),
+            clean(r.report.namespace),
+            str(r.missing),
+            str(r.unknown),
+            *(str(r.excess[risk.value]) if r.excess else "?" for risk in RISK_ORDER),
+        )
+        for r in summary.rows
+    ]
+    widths = [max(len(cells[i]) for cells in (header, *rows)) for i in range(len(header))]
+    numeric = range(3, len(header))
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    out = [title, Text(""), Text(line(header), style="bold")]
+    for cells, r in zip(rows, summary.rows, strict=True):
+        text = Text(cells[0].ljust(widths[0]), style=_VERDICT_STYLE[r.verdict])
+        text.append("  " + line(cells)[widths[0] + 2 :])
+        out.append(text)
+    return out
+
+
 def render_table(reports: Reports, options: RenderOptions | None = None) -> str:
     options = options or RenderOptions()
-    items, multi = normalize(reports)
     buffer = StringIO()
     console = _console(options, buffer)
+    if options.summary:  # an audit across a cluster: the summary; -o json for the details
+        listed = [reports] if isinstance(reports, Report) else list(reports)
+        for text in _summary(listed):
+            console.print(text, overflow="ignore", crop=False)
+        return finish("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()))
+    items, multi = normalize(reports)
     if multi:
         for renderable in _overview(items):
             console.print(renderable)

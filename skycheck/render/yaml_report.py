@@ -31,7 +31,7 @@ _Dumper.add_representer(str, _str)
 
 
 def render_yaml(reports: Reports, options: RenderOptions | None = None) -> str:
-    doc: dict[str, Any] = reports_to_dict(reports)
+    doc: dict[str, Any] = reports_to_dict(reports, options.summary if options else False)
     text: str = yaml.dump(
         doc,
         Dumper=_Dumper,
