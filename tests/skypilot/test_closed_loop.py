@@ -222,6 +222,8 @@ LEAST_PRIVILEGE_CASES = (
     ("check", "check"),
     ("show-gpus", "show-gpus"),
     ("volumes", "volumes"),
+    ("volumes-hostpath", "volumes-hostpath"),
+    ("fuse-daemonset", "fuse-daemonset"),
     ("launch", "launch-remote-identity-sky-sa"),
 )
 
