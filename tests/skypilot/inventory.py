@@ -136,9 +136,26 @@ def _drifted_objects(lab: Lab, who: Identity) -> None:
     lab.cp.apply(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=1))
 
 
+def _ssh_key_secret(lab: Lab, who: Identity) -> None:
+    """The Secret a previous launch of a release before 0.10.5 left: ``sky-ssh-keys``, which
+    the next launch patches (sky/authentication.py setup_kubernetes_authentication)."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "sky-ssh-keys", "namespace": who.namespace},
+        "stringData": {"ssh-publickey-placeholder": "left by an earlier launch"},
+    }
+    lab.cp.apply(json.dumps(secret))
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("check", "check"),
     Scenario("show-gpus", "show-gpus"),
+    Scenario(
+        "show-gpus-after-check",
+        "show-gpus-after-check",
+        note="sky check kubernetes, then sky show-gpus (0.10 queries the cluster only then)",
+    ),
     Scenario("status-kubernetes", "status-kubernetes"),
     Scenario("volumes", "volumes", note="sky volumes apply + delete of a k8s-pvc volume"),
     Scenario(
@@ -182,6 +199,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"kubernetes": {"remote_identity": "sky-sa"}},
         setup=_apply_sky_sa,
         note="the docs' create-sky-sa.yaml applied first",
+    ),
+    Scenario(
+        "launch-ssh-key-present",
+        "launch",
+        setup=_ssh_key_secret,
+        note="the SSH key Secret sky-ssh-keys left by an earlier launch (patched before 0.10.5)",
+        necessity_beyond="launch",
+    ),
+    Scenario(
+        "launch-nodeport",
+        "launch",
+        {"kubernetes": {"networking": "nodeport"}},
+        note="networking: nodeport (before 0.10.5: an SSH jump pod with its own account and role)",
+        necessity_beyond="launch",
     ),
     Scenario(
         "launch-host-network",

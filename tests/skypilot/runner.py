@@ -424,6 +424,12 @@ OPERATIONS: dict[str, Operation] = {
     for op in (
         Operation("check", (Step(("check", "kubernetes")),), expect=r"Kubernetes: enabled"),
         Operation("show-gpus", (Step(("show-gpus", "--infra", "kubernetes")),)),
+        # Before 0.10.5 show-gpus asks the cluster only once `sky check` has enabled
+        # Kubernetes in this HOME (sky/client/cli/command.py: enabled_clouds).
+        Operation(
+            "show-gpus-after-check",
+            (Step(("check", "kubernetes")), Step(("show-gpus", "--infra", "kubernetes"))),
+        ),
         Operation("status-kubernetes", (Step(("status-kubernetes",)),)),
         Operation(
             "launch",

@@ -15,6 +15,7 @@ from skycheck import yamlio
 from skycheck.catalogue import (
     KNOWN_FEATURES,
     bind,
+    default_version,
     feature_files,
     load_catalogue,
     load_schema,
@@ -90,7 +91,18 @@ def test_optional_features_match_the_docs_and_code():
 def test_bind_expands_one_check_per_verb_with_cluster_scope_empty_namespace():
     cat = load_catalogue()
     reqs = bind(cat, "team-a", ["core"], ["core"])
-    assert len(reqs) == sum(len(r.verbs) for r in cat.feature("core").rules)
+    # Every verb the default version needs or documents (core.ssh-key-secret is 0.10's only).
+    version = default_version()
+    assert len(reqs) == sum(
+        1 for r in cat.feature("core").rules for v in r.verbs if r.effect(version, v)
+    )
+    assert not any(r.rule_id == "core.ssh-key-secret" for r in reqs)
+    old = bind(cat, "team-a", ["core"], ["core"], version="0.10.3.post2")
+    assert {r.id for r in old if r.rule_id == "core.ssh-key-secret"} == {
+        "core.ssh-key-secret.get.sky-ssh-keys",
+        "core.ssh-key-secret.create",
+        "core.ssh-key-secret.patch.sky-ssh-keys",
+    }
     nodes = [r for r in reqs if r.resource == "nodes"]
     assert {r.namespace for r in nodes} == {""}
     pods = [r for r in reqs if r.resource == "pods"]

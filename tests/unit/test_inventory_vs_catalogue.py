@@ -37,6 +37,7 @@ NS = "sky-ns"  # stands for the SkyPilot namespace
 SCENARIO_FEATURES: dict[str, tuple[str, ...]] = {
     "check": ("core",),
     "show-gpus": ("core", "show-gpus"),
+    "show-gpus-after-check": ("core", "show-gpus"),
     "status-kubernetes": ("core", "show-gpus"),
     "volumes": ("core", "volumes"),
     "volumes-storage-class": ("core", "volumes"),
@@ -47,6 +48,8 @@ SCENARIO_FEATURES: dict[str, tuple[str, ...]] = {
     "launch-ports-loadbalancer": ("core", "rbac-bootstrap"),
     "launch-ports-ingress": ("core", "rbac-bootstrap", "ingress"),
     "launch-host-network": ("core", "rbac-bootstrap", "host-network"),
+    "launch-ssh-key-present": ("core", "rbac-bootstrap"),
+    "launch-nodeport": ("core", "rbac-bootstrap"),
     "launch-remote-identity-sky-sa": ("core",),
     "launch-local-credentials": ("core", "rbac-bootstrap"),
     "jobs-controller-ha": ("core", "rbac-bootstrap", "high-availability"),

@@ -346,9 +346,9 @@ def test_the_environment_names_the_api_server_and_no_credentials_are_sent_or_sho
     answer({"status": "healthy", "version": "0.11.2"})
     monkeypatch.setenv("SKYPILOT_API_SERVER_ENDPOINT", url.replace("//", "//alice:s3cret@"))
     args = ["--manifests", str(DOCS_SA), "--sa", "sky-sa", "-n", "default", "--no-sky-config"]
-    assert run(args) == 3  # an old server is undecided, as an old release named is
+    assert run(args) == 3  # an unproven server is undecided, as an unproven release named is
     err = capsys.readouterr().err
-    assert "SkyPilot 0.11.2 (api-server) is older than every proven release" in err
+    assert "SkyPilot 0.11.2 (api-server) is not proven (0.10.3.post2, 0.12.3.post1" in err
     assert "s3cret" not in err and "alice" not in err
     assert all("Authorization" not in s for s in _Health.seen)
 
