@@ -68,7 +68,10 @@ def test_skycheck_resolves_every_setup_as_skypilot_does(key, corpus, record_prop
         f"\nSkyPilot {version}: {len(corpus)} combinations, {compared_contexts} contexts, "
         f"{len(disagreements)} disagreements, {len(deliberate)} deliberate differences"
     )
-    assert compared_contexts > len(corpus) // 2  # the corpus reaches past the config file
+    # The corpus reaches past the config file: most configs this release accepts resolve
+    # contexts (0.10's stricter schema refuses most of the corpus, and skycheck with it).
+    accepted = [a for a in answers if "error" not in (a.get("load") or {})]
+    assert len(accepted) >= 20 and compared_contexts > len(accepted) // 2
     assert not disagreements, "\n".join(disagreements[:40])
 
 
