@@ -26,6 +26,7 @@ VERSIONS: dict[str, str] = {
     "nightly-1.0.0.dev20261027": "skypilot-nightly[kubernetes]==1.0.0.dev20261027",
     "0.12.3.post1": "skypilot[kubernetes]==0.12.3.post1",
     "0.10.3.post2": "skypilot[kubernetes]==0.10.3.post2",
+    "0.13.0": "skypilot[kubernetes]==0.13.0",
 }
 # Upper bounds installed with a version: its own requirements leave them open, and later
 # releases of these packages break it (fastapi 0.145 breaks the API server of 0.13.0 and of
@@ -34,6 +35,7 @@ PINS: dict[str, tuple[str, ...]] = {
     "0.12.3.post1": ("fastapi<0.145",),
     # 0.10 leaves the Kubernetes client unbounded; 0.12 requires <36.0.0 itself: the same bound.
     "0.10.3.post2": ("fastapi<0.145", "kubernetes<36"),
+    "0.13.0": ("fastapi<0.145",),
 }
 STAMP = ".complete"
 # SkyPilot's API server port before 0.14: fixed (SKYPILOT_API_SERVER_LOCAL_PORT came later).
